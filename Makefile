@@ -1,0 +1,53 @@
+# softsom: `make book` builds the book, `make test` runs the whole suite.
+# Both set up everything they need on a fresh machine with python3, make and apt.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := book
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+MATHJAX := _vendor/mathjax/es5/tex-mml-chtml.js
+
+# TensorFlow's C++ start-up messages are noise in the book and the test logs.
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: book test venv mathjax clean
+
+## book: execute every chapter (full mode) and build the HTML into _build/html
+book: $(INSTALLED) $(MATHJAX)
+	$(PY) -m softsom.runner
+
+## test: unit tests, every notebook executed by papermill, the book built with -W -n
+test: $(INSTALLED) $(MATHJAX)
+	$(PY) -m pytest
+
+## venv: the virtual environment with the exact pins and the `softsom` Jupyter kernel
+venv: $(INSTALLED)
+
+$(INSTALLED): requirements.txt pyproject.toml
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+	  echo "installing python3-venv"; apt-get update -qq && apt-get install -y -qq python3-venv; fi
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name softsom --display-name "Python (softsom)" >/dev/null
+	touch $@
+
+## mathjax: MathJax 3 from npm, served by the book itself (no CDN)
+mathjax: $(MATHJAX)
+
+$(MATHJAX): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "installing nodejs and npm"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm; }
+	npm ci --no-audit --no-fund --silent
+	rm -rf _vendor/mathjax
+	mkdir -p _vendor/mathjax
+	cp -r node_modules/mathjax/es5 _vendor/mathjax/es5
+	touch $@
+
+## clean: remove build outputs (keeps the virtual environment)
+clean:
+	rm -rf _build _vendor node_modules

@@ -1,0 +1,64 @@
+"""Matplotlib figures shared by the chapters."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection
+
+__all__ = ["draw_map", "snapshot_strip", "update_step"]
+
+
+def draw_map(ax, embedding, grid, *, color="C3", node_size=14, linewidth=1.2, label=None, node_colors=None):
+    """Draw a map's grid graph where it sits in the plane: nodes and grid edges.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    embedding : array of shape (K, 2)
+        Node positions l_v (the first two input dimensions are drawn).
+    grid : Grid
+    node_colors : array of shape (K,), optional
+        Values to colour the nodes by (e.g. the neighbourhood weight).
+    """
+    embedding = np.asarray(embedding)[:, :2]
+    edges = grid.edges()
+    ax.add_collection(
+        LineCollection(embedding[edges], colors=color, linewidths=linewidth, zorder=2, label=label)
+    )
+    points = ax.scatter(
+        embedding[:, 0], embedding[:, 1], s=node_size, zorder=3,
+        c=color if node_colors is None else node_colors,
+        cmap=None if node_colors is None else "viridis",
+        edgecolors="none" if node_colors is None else "k", linewidths=0.4,
+    )
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    return points
+
+
+def update_step(ax, before, after, grid, sample, winner, weights):
+    """One online update: the map before (grey), after (coloured by weight), and the sample."""
+    draw_map(ax, before, grid, color="0.75", node_size=8)
+    points = draw_map(ax, after, grid, color="C0", node_colors=weights, node_size=30)
+    moved = np.linalg.norm(after - before, axis=1) > 1e-3
+    for start, end in zip(before[moved], after[moved]):
+        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", color="0.3", lw=0.8))
+    ax.scatter(*sample, marker="*", s=260, c="C3", edgecolors="k", zorder=5, label="sample x")
+    ax.scatter(*before[winner], marker="s", s=70, facecolors="none", edgecolors="C3",
+               linewidths=2, zorder=5, label="winner (before)")
+    ax.legend(loc="lower left", fontsize=8)
+    return points
+
+
+def snapshot_strip(snapshots, grid, X, titles, *, size=2.4):
+    """A row of panels showing a map over the data at successive moments of training."""
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(size * len(snapshots), size + 0.4))
+    for ax, embedding, title in zip(np.atleast_1d(axes), snapshots, titles):
+        ax.scatter(X[:, 0], X[:, 1], s=2, c="0.8", zorder=1)
+        draw_map(ax, embedding, grid, node_size=6, linewidth=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig

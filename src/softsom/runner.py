@@ -1,0 +1,328 @@
+"""Execute the book's notebooks with papermill, then build the book from them.
+
+Usage::
+
+    python -m softsom.runner                 # every chapter, full mode, then the HTML
+    python -m softsom.runner --quick         # small sizes, for tests
+    python -m softsom.runner --only 02_kohonen_algorithm --no-build
+    python -m softsom.runner -p seed=3 -p 02_kohonen_algorithm:epochs=2
+
+The notebooks listed in ``_toc.yml`` are executed in order, each in its own
+directory (so relative paths work as in Jupyter) with the project's pinned
+kernel, into ``OUT/_build/executed/`` next to a copy of the book's
+configuration and prose. Jupyter Book then renders that staged copy with
+execution switched off, so each page shows exactly what papermill produced
+and every notebook runs once per build. ``notebooks/`` is never written.
+
+A failing notebook does not stop the others: at the end every failure is
+listed (notebook, cell, exception) and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+import yaml
+
+from .atomic import write_json_atomically
+
+KERNEL = "softsom"
+BOOK_FILES = ("_config.yml", "_toc.yml")
+BOOK_DIRS = ("book",)
+VENDOR_DIR = "_vendor"
+INJECTED_TAG = "injected-parameters"
+
+
+class RunnerError(Exception):
+    """A problem found before any notebook runs (bad arguments, missing files)."""
+
+
+@dataclasses.dataclass
+class NotebookRun:
+    """What happened to one notebook."""
+
+    notebook: str
+    seconds: float
+    error: str | None = None
+
+    @property
+    def status(self):
+        return "ok" if self.error is None else "FAILED"
+
+
+def toc_notebooks(root):
+    """Notebooks listed in ``root/_toc.yml``, in reading order, as paths relative to root."""
+    toc_path = Path(root) / "_toc.yml"
+    if not toc_path.is_file():
+        raise RunnerError(f"no table of contents at {toc_path}")
+    toc = yaml.safe_load(toc_path.read_text())
+
+    def files(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("root", "file"):
+                    yield value
+                else:
+                    yield from files(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from files(item)
+
+    notebooks = []
+    for entry in files(toc):
+        candidates = [Path(entry)] if Path(entry).suffix else [
+            Path(f"{entry}{suffix}") for suffix in (".ipynb", ".md")
+        ]
+        found = [path for path in candidates if (Path(root) / path).is_file()]
+        if not found:
+            raise RunnerError(f"_toc.yml lists {entry}, but no such notebook or page exists")
+        if found[0].suffix == ".ipynb":
+            notebooks.append(found[0])
+    return notebooks
+
+
+def parse_parameter(text):
+    """``[notebook:]name=value`` with a Python literal value (strings may be bare)."""
+    target, sep, value = text.partition("=")
+    if not sep or not target:
+        raise RunnerError(f"parameter {text!r} must look like name=value or notebook:name=value")
+    notebook, _, name = target.rpartition(":")
+    if not name.isidentifier():
+        raise RunnerError(f"parameter name {name!r} in {text!r} is not a Python identifier")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return notebook or None, name, parsed
+
+
+def notebook_parameters(notebook, parameters, quick):
+    """The parameters to inject into ``notebook``, checked against its parameters cell."""
+    declared = papermill.inspect_notebook(str(notebook))
+    if "quick" not in declared:
+        raise RunnerError(
+            f"{notebook} has no `quick` in a cell tagged 'parameters' "
+            "(every chapter needs one: True for small test-sized runs)"
+        )
+    chosen = {"quick": quick}
+    for target, name, value in parameters:
+        if target is not None and target != notebook.stem:
+            continue
+        if name not in declared:
+            raise RunnerError(
+                f"unknown parameter {name!r} for {notebook}: its parameters cell "
+                f"declares {', '.join(sorted(declared))}"
+            )
+        chosen[name] = value
+    return chosen
+
+
+def check_kernel():
+    """Make sure the ``softsom`` kernel runs this very Python (the project's venv)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        raise RunnerError(
+            f"no Jupyter kernel named {KERNEL!r}: run `make venv` (it installs the kernel "
+            f"into the virtual environment), or `{sys.executable} -m ipykernel install "
+            f"--sys-prefix --name {KERNEL}`"
+        ) from None
+    if os.path.abspath(spec.argv[0]) != os.path.abspath(sys.executable):
+        raise RunnerError(
+            f"the {KERNEL!r} kernel runs {spec.argv[0]}, not this Python ({sys.executable}): "
+            f"reinstall it with `{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL}`"
+        )
+
+
+def describe_failure(error, output_path):
+    """One line saying which cell failed and how, numbering cells from 1 as in the source."""
+    cell_index = getattr(error, "cell_index", None)
+    if cell_index is None and output_path.is_file():
+        # Timeouts and dead kernels carry no cell index: papermill marks the cell it was running.
+        cells = nbformat.read(output_path, as_version=4).cells
+        running = [
+            i for i, cell in enumerate(cells)
+            if cell.get("metadata", {}).get("papermill", {}).get("status") == "running"
+        ]
+        cell_index = running[0] if running else None
+    if isinstance(error, papermill.PapermillExecutionError):
+        what = f"{error.ename}: {error.evalue}"
+    else:
+        what = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    if cell_index is None:
+        return what
+    source_index = cell_index
+    if output_path.is_file():
+        cells = nbformat.read(output_path, as_version=4).cells
+        source_index -= sum(
+            INJECTED_TAG in cell.get("metadata", {}).get("tags", []) for cell in cells[:cell_index]
+        )
+    return f"cell {source_index + 1}: {what}"
+
+
+def hide_injected_parameters(output_path):
+    """Keep papermill's injected-parameters cell out of the rendered page."""
+    nb = nbformat.read(output_path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if INJECTED_TAG in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, output_path)
+
+
+def execute(root, notebooks, stage_dir, parameters=(), quick=False, timeout=900):
+    """Execute ``notebooks`` (paths relative to ``root``) into ``stage_dir``.
+
+    Returns
+    -------
+    list of NotebookRun
+        One per notebook, in order; failures carry their description.
+    """
+    root = Path(root).resolve()
+    chosen = {nb: notebook_parameters(root / nb, parameters, quick) for nb in notebooks}
+    check_kernel()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    runs = []
+    for notebook in notebooks:
+        source = root / notebook
+        output = Path(stage_dir).resolve() / notebook
+        output.parent.mkdir(parents=True, exist_ok=True)
+        print(f"[runner] {notebook} ({'quick' if quick else 'full'})", flush=True)
+        start = time.perf_counter()
+        error = None
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                parameters=chosen[notebook],
+                kernel_name=KERNEL,
+                cwd=str(source.parent),
+                execution_timeout=timeout,
+                progress_bar=False,
+                log_output=False,
+            )
+            hide_injected_parameters(output)
+        except Exception as exc:  # any failure is reported, the other notebooks still run
+            error = describe_failure(exc, output)
+        runs.append(NotebookRun(str(notebook), time.perf_counter() - start, error))
+    return runs
+
+
+def stage(root, stage_dir):
+    """Copy the book's configuration and prose next to the executed notebooks."""
+    root, stage_dir = Path(root).resolve(), Path(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_FILES:
+        shutil.copy2(root / name, stage_dir / name)
+    for name in BOOK_DIRS:
+        shutil.rmtree(stage_dir / name, ignore_errors=True)
+        shutil.copytree(root / name, stage_dir / name)
+    vendor = stage_dir / VENDOR_DIR
+    if vendor.is_symlink() or vendor.exists():
+        vendor.unlink()
+    if not (root / VENDOR_DIR / "mathjax").is_dir():
+        raise RunnerError(f"{root / VENDOR_DIR / 'mathjax'} is missing: run `make mathjax`")
+    vendor.symlink_to(root / VENDOR_DIR, target_is_directory=True)
+
+
+def build(stage_dir, out_root):
+    """Render the staged book with Jupyter Book; return the path of index.html."""
+    build_dir = Path(out_root) / "_build"
+    for name in ("html", ".doctrees", "jupyter_execute"):
+        shutil.rmtree(build_dir / name, ignore_errors=True)
+    command = [
+        str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage_dir),
+        "--path-output", str(out_root), "--builder", "html", "-W", "-n", "--keep-going",
+    ]
+    completed = subprocess.run(command)
+    index = build_dir / "html" / "index.html"
+    if completed.returncode != 0 or not index.is_file():
+        raise RunnerError(f"jupyter-book build failed (exit status {completed.returncode})")
+    return index.resolve()
+
+
+def timing_table(runs, quick):
+    mode = "quick" if quick else "full"
+    width = max([len("notebook")] + [len(run.notebook) for run in runs])
+    lines = [f"{'notebook':<{width}}  mode   seconds  status", f"{'-' * width}  -----  -------  ------"]
+    lines += [f"{run.notebook:<{width}}  {mode:<5}  {run.seconds:7.1f}  {run.status}" for run in runs]
+    lines.append(f"{'total':<{width}}  {'':<5}  {sum(run.seconds for run in runs):7.1f}")
+    return "\n".join(lines)
+
+
+def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=900, build_html=True):
+    """Execute the chapters and build the book; return the process exit status."""
+    root = Path(root).resolve()
+    out_root = Path(out_root).resolve() if out_root is not None else root
+    stage_dir = out_root / "_build" / "executed"
+    notebooks = toc_notebooks(root)
+    if only:
+        unknown = set(only) - {nb.stem for nb in notebooks}
+        if unknown:
+            raise RunnerError(
+                f"--only names {', '.join(sorted(unknown))}, not in _toc.yml "
+                f"(chapters: {', '.join(nb.stem for nb in notebooks)})"
+            )
+        notebooks = [nb for nb in notebooks if nb.stem in only]
+    parsed = [parse_parameter(p) for p in parameters]
+    stems = {nb.stem for nb in notebooks}
+    for target, name, _ in parsed:
+        if target is not None and target not in stems:
+            raise RunnerError(f"parameter {target}:{name} names no notebook being run")
+    runs = execute(root, notebooks, stage_dir, parsed, quick=quick, timeout=timeout)
+    print(timing_table(runs, quick), flush=True)
+    write_json_atomically(
+        stage_dir / "timings.json",
+        [dict(dataclasses.asdict(run), mode="quick" if quick else "full") for run in runs],
+    )
+    failures = [run for run in runs if run.error]
+    if failures:
+        print(f"\n{len(failures)} of {len(runs)} notebooks failed:", file=sys.stderr)
+        for failed in failures:
+            print(f"  {failed.notebook}: {failed.error}", file=sys.stderr)
+        return 1
+    if build_html:
+        stage(root, stage_dir)
+        index = build(stage_dir, out_root)
+        print(index, flush=True)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m softsom.runner", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="run every chapter with quick=True")
+    parser.add_argument("--only", action="append", default=[], metavar="NOTEBOOK",
+                        help="run only this chapter (file stem); repeatable; implies --no-build")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="[NB:]NAME=VALUE",
+                        help="set a parameter of every chapter (or of chapter NB)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per cell (default 900)")
+    parser.add_argument("--root", default=".", help="the book's folder, holding _toc.yml (default: .)")
+    parser.add_argument("--out", default=None, help="folder that receives _build/ (default: the project root)")
+    parser.add_argument("--no-build", action="store_true", help="execute the notebooks, do not build the HTML")
+    args = parser.parse_args(argv)
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    try:
+        return run(
+            root=args.root, out_root=args.out, quick=args.quick, only=args.only, parameters=args.parameter,
+            timeout=args.timeout, build_html=not (args.no_build or args.only),
+        )
+    except RunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
