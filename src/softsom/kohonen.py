@@ -329,7 +329,8 @@ class KohonenSOM:
 
     def transform(self, X):
         """The SOM's output: grid coordinates of each sample's winner, shape (N, m)."""
-        return self.grid_.coords[self.winner(X)]
+        winners = self.winner(X)
+        return self.grid_.coords[winners]
 
     def quantization_error(self, X):
         """Mean Euclidean distance from each sample to its winner's embedding."""

@@ -150,13 +150,10 @@ def describe_failure(error, output_path):
     """One line saying which cell failed and how, numbering cells from 1 as in the source."""
     cell_index = getattr(error, "cell_index", None)
     if cell_index is None and output_path.is_file():
-        # Timeouts and dead kernels carry no cell index: papermill marks the cell it was running.
+        # Timeouts and dead kernels carry no cell index: the culprit is the last cell started.
         cells = nbformat.read(output_path, as_version=4).cells
-        running = [
-            i for i, cell in enumerate(cells)
-            if cell.get("metadata", {}).get("papermill", {}).get("status") == "running"
-        ]
-        cell_index = running[0] if running else None
+        started = [i for i, cell in enumerate(cells) if cell.metadata.get("papermill", {}).get("start_time")]
+        cell_index = started[-1] if started else None
     if isinstance(error, papermill.PapermillExecutionError):
         what = f"{error.ename}: {error.evalue}"
     else:

@@ -1,0 +1,26 @@
+"""Shared fixtures: the book, executed (quick) and built once per test session."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from softsom import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_BUILD = ROOT / "_build" / "test"
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    """Run every chapter with papermill (quick) and build the HTML with -W -n --keep-going.
+
+    Returns the folder holding ``_build/executed`` and ``_build/html``.
+    """
+    shutil.rmtree(TEST_BUILD, ignore_errors=True)
+    sources = {p: p.read_bytes() for p in (ROOT / "notebooks").glob("*.ipynb")}
+    status = runner.run(root=ROOT, out_root=TEST_BUILD, quick=True)
+    assert status == 0, "a notebook failed: see the runner's report above"
+    changed = [p.name for p, data in sources.items() if p.read_bytes() != data]
+    assert not changed, f"the runner modified notebooks/: {changed}"
+    return TEST_BUILD / "_build"

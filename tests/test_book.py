@@ -1,0 +1,103 @@
+"""The whole book, as `make book` builds it but with quick-sized chapters."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from softsom.runner import toc_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = toc_notebooks(ROOT)
+pytestmark = pytest.mark.book
+
+
+def page(built_book, source):
+    return (built_book / "html" / Path(source).with_suffix(".html")).read_text()
+
+
+def test_index_and_every_page_exist(built_book):
+    html = built_book / "html"
+    assert (html / "index.html").is_file()
+    for entry in ["book/intro", "book/bibliography", *map(str, CHAPTERS)]:
+        assert (html / Path(entry).with_suffix(".html")).is_file(), entry
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_chapter_executed_cleanly_with_figures(built_book, chapter):
+    nb = nbformat.read(built_book / "executed" / chapter, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert figures, f"{chapter} shows no figure"
+    text = page(built_book, chapter)
+    images = re.findall(r'<img[^>]+src="([^"]+)"', text)
+    assert len(images) >= len(figures)
+    for src in images:
+        image = (built_book / "html" / chapter.parent / src).resolve()
+        assert image.is_file() and image.stat().st_size > 1000, src
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
+def test_numbers_in_prose_are_glued(built_book, chapter):
+    nb = nbformat.read(ROOT / chapter, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    keys = re.findall(r"\{glue:text\}`([A-Za-z0-9_]+)", prose)
+    assert keys, f"{chapter} glues no number into its prose"
+    text = page(built_book, chapter)
+    assert "{glue" not in text and "glue:text" not in text
+    # Outside code cells and maths, the prose holds no decimal number typed by hand.
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            bare = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|\{glue:text\}`[^`]*`|`[^`]*`", "", cell.source, flags=re.S)
+            assert not re.search(r"\d\.\d{2,}", bare), f"typed number in {chapter}: {bare[:200]}"
+
+
+def test_rendered_glue_values_match_the_notebook(built_book):
+    chapter = ROOT / "notebooks" / "01_what_is_a_som.ipynb"
+    nb = nbformat.read(built_book / "executed" / chapter.relative_to(ROOT), as_version=4)
+    glued = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            key = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if key:
+                glued[key] = float(output["data"]["application/papermill.record/text/plain"])
+    assert glued["ch1_rho_som"] > glued["ch1_rho_pca"]
+    text = page(built_book, "notebooks/01_what_is_a_som")
+    assert f"{glued['ch1_rho_som']:.3f} for the SOM" in re.sub(r"<[^>]+>", "", text)
+
+
+def test_pages_load_nothing_from_the_network(built_book):
+    for path in (built_book / "html").rglob("*.html"):
+        text = path.read_text()
+        for tag in re.findall(r"<(?:script|link|img|iframe|source)\b[^>]*>", text):
+            url = re.search(r'(?:src|href)="([^"]*)"', tag)
+            if url and not tag.startswith("<link rel=\"canonical\""):
+                assert not re.match(r"(https?:)?//", url.group(1)), f"{path.name} loads {url.group(1)}"
+
+
+def test_mathjax_is_served_by_the_book(built_book):
+    text = page(built_book, "notebooks/02_kohonen_algorithm")
+    src = re.search(r'<script[^>]+src="([^"]*tex-mml-chtml\.js)[^"]*"', text).group(1)
+    assert not src.startswith("http")
+    assert (built_book / "html" / "notebooks" / src).resolve().is_file()
+
+
+def test_no_log_noise_or_injected_parameters_on_pages(built_book):
+    for chapter in CHAPTERS:
+        text = page(built_book, chapter)
+        assert "oneDNN" not in text and "absl" not in text and "Traceback" not in text
+        assert "# Parameters" not in text
+
+
+def test_citations_resolve(built_book):
+    text = (built_book / "html" / "book" / "bibliography.html").read_text()
+    assert "Kohonen" in text and "Self-organized formation" in text
+
+
+def test_timings_recorded(built_book):
+    timings = json.loads((built_book / "executed" / "timings.json").read_text())
+    assert [t["notebook"] for t in timings] == [str(c) for c in CHAPTERS]
+    assert all(t["error"] is None and t["mode"] == "quick" for t in timings)

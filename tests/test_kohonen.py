@@ -1,0 +1,209 @@
+import numpy as np
+import pytest
+from minisom import MiniSom
+
+from softsom import Grid, KohonenSOM
+from softsom.kohonen import decay, neighbourhood
+from softsom.manifold import rank_correlation
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Six Gaussian clusters in 5-D: structure for a map to find."""
+    rng = np.random.default_rng(42)
+    centres = rng.uniform(-3, 3, size=(6, 5))
+    return centres[rng.integers(0, 6, size=3000)] + rng.normal(scale=0.4, size=(3000, 5))
+
+
+@pytest.fixture(scope="module")
+def fitted(blobs):
+    return KohonenSOM((8, 8), random_state=0).fit(blobs, epochs=2)
+
+
+def test_fit_returns_self_and_learned_attributes(blobs):
+    som = KohonenSOM(Grid((4, 5)), random_state=0)
+    assert som.fit(blobs) is som
+    assert som.embedding_.shape == (20, 5)
+    assert som.embedding_.dtype == np.float32
+    assert som.n_samples_seen_ == len(blobs)
+    assert som.n_features_in_ == 5
+    assert som.decay_samples_ == len(blobs)
+    # __init__ only stores the arguments.
+    assert som.grid == Grid((4, 5)) and som.sigma is None
+
+
+def test_winner_equals_brute_force(fitted, blobs):
+    brute = np.argmin(
+        np.linalg.norm(blobs[:, None, :] - fitted.embedding_.astype(np.float64)[None], axis=2), axis=1
+    )
+    np.testing.assert_array_equal(fitted.winner(blobs), brute)
+
+
+def test_transform_is_the_winners_grid_coordinates(fitted, blobs):
+    np.testing.assert_array_equal(fitted.transform(blobs), fitted.grid_.coords[fitted.winner(blobs)])
+
+
+def test_quantization_and_topographic_error_by_definition(fitted, blobs):
+    L = fitted.embedding_.astype(np.float64)
+    d = np.linalg.norm(blobs[:, None, :] - L[None], axis=2)
+    assert fitted.quantization_error(blobs) == pytest.approx(d.min(axis=1).mean(), rel=1e-9)
+    best, second = np.argsort(d, axis=1)[:, :2].T
+    hops = fitted.grid_.distances()[best, second]
+    assert fitted.topographic_error(blobs) == pytest.approx(np.mean(hops > 1))
+
+
+def test_one_online_update_by_hand():
+    """Two samples on a chain of three nodes, checked against the rule written out."""
+    init = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    som = KohonenSOM((3,), learning_rate=(0.5, 0.05), sigma=(1.0, 0.25), init=init, decay_samples=2)
+    som.partial_fit([[1.2, 1.0]])
+    # t = 0: eta = 0.5, sigma = 1; winner is node 1 (distance 1.02 against 1.56 and 1.28).
+    h = np.exp(-np.array([1.0, 0.0, 1.0]))
+    expected = init + 0.5 * h[:, None] * (np.array([1.2, 1.0]) - init)
+    np.testing.assert_allclose(som.embedding_, expected, rtol=1e-6)
+    assert som.n_samples_seen_ == 1
+    # t = 1: halfway through the decay, eta = 0.5 * 0.1 ** 0.5, sigma = 1 * 0.25 ** 0.5 = 0.5.
+    x = np.array([2.5, -0.5])
+    winner = np.argmin(np.linalg.norm(expected - x, axis=1))
+    assert winner == 2
+    h = np.exp(-np.abs(np.arange(3) - winner) / 0.5)
+    expected = expected + 0.5 * 0.1**0.5 * h[:, None] * (x - expected)
+    som.partial_fit([x])
+    np.testing.assert_allclose(som.embedding_, expected, rtol=1e-6)
+
+
+def test_gaussian_neighbourhood_update():
+    init = np.zeros((3, 1))
+    som = KohonenSOM((3,), learning_rate=(1.0, 1.0), sigma=(1.0, 1.0), init=init,
+                     neighbourhood="gaussian", decay_samples=1).partial_fit([[1.0]])
+    # All nodes tie; the first wins.
+    np.testing.assert_allclose(som.embedding_[:, 0], np.exp(-np.array([0.0, 1.0, 4.0]) / 2), rtol=1e-6)
+
+
+def test_schedules():
+    som = KohonenSOM((5,), learning_rate=(0.5, 0.005), sigma=(4.0, 0.5), decay_samples=100)
+    som.initialize(np.zeros((3, 2)))
+    eta, sigma = som.schedule(np.array([0, 50, 100, 1000]))
+    np.testing.assert_allclose(eta, [0.5, 0.05, 0.005, 0.005])
+    np.testing.assert_allclose(sigma, [4.0, np.sqrt(2.0), 0.5, 0.5])
+    np.testing.assert_allclose(decay(2.0, 8.0, 5, 10), 4.0)
+    np.testing.assert_allclose(neighbourhood([0, 1, 2], 2.0), np.exp([0, -0.5, -1]))
+    np.testing.assert_allclose(neighbourhood([0, 2], 2.0, kind="gaussian"), np.exp([0, -0.5]))
+    with pytest.raises(ValueError, match="kind"):
+        neighbourhood([1], 1.0, kind="box")
+
+
+def test_one_dimensional_map_keeps_order_on_an_unseen_curve():
+    """A sine-shaped curve, unlike the spiral arcs the chapters use."""
+    rng = np.random.default_rng(7)
+
+    def sample(n):
+        s = rng.uniform(0.0, 3.0, size=n)
+        return np.stack([s, 0.6 * np.sin(2.0 * s)], axis=1) + rng.normal(scale=0.02, size=(n, 2)), s
+
+    X, _ = sample(1500)
+    X_new, s_new = sample(500)
+    chain = KohonenSOM((25,), random_state=1).fit(X, epochs=3)
+    assert abs(rank_correlation(s_new, chain.transform(X_new)[:, 0])) > 0.99
+
+
+def test_quantization_error_close_to_minisom(blobs):
+    """Same data, same 10x10 map, comparable Gaussian schedule: within 10% of MiniSom."""
+    n_steps = 3 * len(blobs)
+    ours = KohonenSOM((10, 10), learning_rate=(0.5, 0.5 / 3), sigma=(2.0, 2.0 / 3),
+                      neighbourhood="gaussian", random_state=0).fit(blobs, epochs=3)
+    theirs = MiniSom(10, 10, 5, sigma=2.0, learning_rate=0.5, random_seed=0)
+    theirs.train_random(blobs, n_steps)
+    ours_qe, theirs_qe = ours.quantization_error(blobs), theirs.quantization_error(blobs)
+    assert abs(ours_qe - theirs_qe) <= 0.10 * theirs_qe, (ours_qe, theirs_qe)
+
+
+@pytest.mark.parametrize("init", ["uniform", "sample", "pca"])
+def test_same_random_state_gives_bit_identical_embedding(blobs, init):
+    a = KohonenSOM((6, 6), init=init, random_state=5).fit(blobs[:500], epochs=2)
+    b = KohonenSOM((6, 6), init=init, random_state=5).fit(blobs[:500], epochs=2)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    c = KohonenSOM((6, 6), init=init, random_state=6).fit(blobs[:500], epochs=2)
+    assert not np.array_equal(a.embedding_, c.embedding_)
+
+
+def test_refit_restarts_from_random_state(blobs):
+    som = KohonenSOM((5, 5), random_state=3)
+    first = som.fit(blobs[:300]).embedding_.copy()
+    np.testing.assert_array_equal(som.fit(blobs[:300]).embedding_, first)
+
+
+def test_inits_place_the_grid_in_the_data(blobs):
+    lo, hi = blobs.min(axis=0), blobs.max(axis=0)
+    uniform = KohonenSOM((6, 6), init="uniform", random_state=0).initialize(blobs).embedding_
+    assert np.all((uniform >= lo - 1e-6) & (uniform <= hi + 1e-6))
+    sample = KohonenSOM((6, 6), init="sample", random_state=0).initialize(blobs).embedding_
+    assert all(np.any(np.all(np.isclose(blobs, row, atol=1e-6), axis=1)) for row in sample)
+    pca = KohonenSOM((6, 6), init="pca").initialize(blobs).embedding_
+    # A flat sheet: rank 2 after centring, centred on the data's mean.
+    assert np.linalg.matrix_rank(pca - pca.mean(axis=0), tol=1e-4) == 2
+    np.testing.assert_allclose(pca.mean(axis=0), blobs.mean(axis=0), atol=1e-4)
+
+
+def test_partial_fit_continues_the_schedule(blobs):
+    som = KohonenSOM((5, 5), decay_samples=1000, random_state=0)
+    som.partial_fit(blobs[:400]).partial_fit(blobs[400:700])
+    assert som.n_samples_seen_ == 700
+    eta, _ = som.schedule(som.n_samples_seen_)
+    assert eta < som.learning_rate[0]
+
+
+# -- bad input ----------------------------------------------------------------
+
+@pytest.mark.parametrize("X", [
+    np.zeros(5), np.zeros((2, 3, 4)), np.zeros((0, 3)), np.zeros((4, 0)),
+    np.array([[0.0, np.nan]]), np.array([[np.inf, 0.0]]), [["a", "b"]],
+])
+def test_bad_X_names_X(X):
+    with pytest.raises(ValueError, match="X"):
+        KohonenSOM((3, 3)).fit(X)
+
+
+def test_wrong_feature_count_after_fit(fitted):
+    for method in (fitted.winner, fitted.transform, fitted.quantization_error,
+                   fitted.topographic_error, fitted.partial_fit):
+        with pytest.raises(ValueError, match="X has 4 features"):
+            method(np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(learning_rate=(0.0, 0.1)), "learning_rate"),
+    (dict(learning_rate=(0.5, 1.5)), "learning_rate"),
+    (dict(learning_rate=0.5), "learning_rate"),
+    (dict(learning_rate=(0.5, float("nan"))), "learning_rate"),
+    (dict(sigma=(2.0, 0.0)), "sigma"),
+    (dict(sigma=(-1.0, 1.0)), "sigma"),
+    (dict(sigma=("a", 1.0)), "sigma"),
+    (dict(neighbourhood="box"), "neighbourhood"),
+    (dict(init="random"), "init"),
+    (dict(init=np.zeros((4, 2))), "init"),
+    (dict(init=np.full((9, 2), np.nan)), "init"),
+    (dict(decay_samples=0), "decay_samples"),
+    (dict(decay_samples=2.5), "decay_samples"),
+    (dict(grid=(0, 3)), "shape"),
+])
+def test_bad_settings_name_the_setting(kwargs, name):
+    grid = kwargs.pop("grid", (3, 3))
+    with pytest.raises(ValueError, match=name):
+        KohonenSOM(grid, **kwargs).fit(np.zeros((5, 2)))
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1.5, True, "2"])
+def test_bad_epochs(epochs):
+    with pytest.raises(ValueError, match="epochs"):
+        KohonenSOM((3, 3)).fit(np.zeros((5, 2)), epochs=epochs)
+
+
+def test_partial_fit_needs_decay_samples():
+    with pytest.raises(ValueError, match="decay_samples"):
+        KohonenSOM((3, 3)).partial_fit(np.zeros((5, 2)))
+
+
+def test_unfitted_map_says_so():
+    with pytest.raises(ValueError, match="not fitted"):
+        KohonenSOM((3, 3)).transform(np.zeros((5, 2)))
