@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -179,6 +180,25 @@ def hide_injected_parameters(output_path):
     nbformat.write(nb, output_path)
 
 
+@contextlib.contextmanager
+def stderr_to(path):
+    """Send this process's standard error, which kernels inherit, to ``path``.
+
+    Kernels write TensorFlow's start-up log and their own warnings there: kept in
+    a file next to the executed notebook instead of drowning the runner's report.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "w") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def execute(root, notebooks, stage_dir, parameters=(), quick=False, timeout=900):
     """Execute ``notebooks`` (paths relative to ``root``) into ``stage_dir``.
 
@@ -196,23 +216,25 @@ def execute(root, notebooks, stage_dir, parameters=(), quick=False, timeout=900)
         source = root / notebook
         output = Path(stage_dir).resolve() / notebook
         output.parent.mkdir(parents=True, exist_ok=True)
+        log = output.with_suffix(".stderr.log")
         print(f"[runner] {notebook} ({'quick' if quick else 'full'})", flush=True)
         start = time.perf_counter()
         error = None
         try:
-            papermill.execute_notebook(
-                str(source),
-                str(output),
-                parameters=chosen[notebook],
-                kernel_name=KERNEL,
-                cwd=str(source.parent),
-                execution_timeout=timeout,
-                progress_bar=False,
-                log_output=False,
-            )
+            with stderr_to(log):
+                papermill.execute_notebook(
+                    str(source),
+                    str(output),
+                    parameters=chosen[notebook],
+                    kernel_name=KERNEL,
+                    cwd=str(source.parent),
+                    execution_timeout=timeout,
+                    progress_bar=False,
+                    log_output=False,
+                )
             hide_injected_parameters(output)
         except Exception as exc:  # any failure is reported, the other notebooks still run
-            error = describe_failure(exc, output)
+            error = f"{describe_failure(exc, output)} (kernel log: {log})"
         runs.append(NotebookRun(str(notebook), time.perf_counter() - start, error))
     return runs
 
