@@ -301,21 +301,23 @@ def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=90
         if target is not None and target not in stems:
             raise RunnerError(f"parameter {target}:{name} names no notebook being run")
     runs = execute(root, notebooks, stage_dir, parsed, quick=quick, timeout=timeout)
-    print(timing_table(runs, quick), flush=True)
     write_json_atomically(
         stage_dir / "timings.json",
         [dict(dataclasses.asdict(run), mode="quick" if quick else "full") for run in runs],
     )
     failures = [run for run in runs if run.error]
+    index = None
+    if build_html and not failures:
+        stage(root, stage_dir)
+        index = build(stage_dir, out_root)
+    print(f"\n{timing_table(runs, quick)}", flush=True)
     if failures:
         print(f"\n{len(failures)} of {len(runs)} notebooks failed:", file=sys.stderr)
         for failed in failures:
             print(f"  {failed.notebook}: {failed.error}", file=sys.stderr)
         return 1
-    if build_html:
-        stage(root, stage_dir)
-        index = build(stage_dir, out_root)
-        print(index, flush=True)
+    if index is not None:
+        print(f"\nThe book is built; open this file in a browser:\n{index}", flush=True)
     return 0
 
 
