@@ -149,25 +149,22 @@ def check_kernel():
 
 def describe_failure(error, output_path):
     """One line saying which cell failed and how, numbering cells from 1 as in the source."""
-    cell_index = getattr(error, "cell_index", None)
-    if cell_index is None and output_path.is_file():
-        # Timeouts and dead kernels carry no cell index: the culprit is the last cell started.
-        cells = nbformat.read(output_path, as_version=4).cells
-        started = [i for i, cell in enumerate(cells) if cell.metadata.get("papermill", {}).get("start_time")]
-        cell_index = started[-1] if started else None
     if isinstance(error, papermill.PapermillExecutionError):
         what = f"{error.ename}: {error.evalue}"
     else:
-        what = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        lines = str(error).strip().splitlines()
+        what = f"{type(error).__name__}: {lines[0] if lines else ''}"
+    cells = nbformat.read(output_path, as_version=4).cells if output_path.is_file() else []
+    cell_index = getattr(error, "cell_index", None)
+    if cell_index is None:
+        # Timeouts and dead kernels carry no cell index: the culprit is the last cell started.
+        started = [i for i, cell in enumerate(cells) if cell.metadata.get("papermill", {}).get("start_time")]
+        cell_index = started[-1] if started else None
     if cell_index is None:
         return what
-    source_index = cell_index
-    if output_path.is_file():
-        cells = nbformat.read(output_path, as_version=4).cells
-        source_index -= sum(
-            INJECTED_TAG in cell.get("metadata", {}).get("tags", []) for cell in cells[:cell_index]
-        )
-    return f"cell {source_index + 1}: {what}"
+    # The executed copy holds papermill's injected cell, which the source notebook does not.
+    injected = sum(INJECTED_TAG in cell.metadata.get("tags", []) for cell in cells[:cell_index])
+    return f"cell {cell_index - injected + 1}: {what}"
 
 
 def hide_injected_parameters(output_path):
