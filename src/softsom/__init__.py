@@ -1,8 +1,9 @@
 """softsom: self-organizing maps embedded into neural networks.
 
-The classical map (:class:`KohonenSOM` on a :class:`Grid`) and the
-differentiable soft SOM op of S. Barnes, "Embedding Self-Organizing Maps into
-Neural Networks".
+The classical map (:class:`KohonenSOM` on a :class:`Grid`), the
+differentiable soft SOM op (:func:`soft_som`, with :func:`hard_som` for the
+classical output) and its Keras layer (:class:`SoftSOM`), after S. Barnes,
+"Embedding Self-Organizing Maps into Neural Networks".
 
 The public names are imported on first use, so that ``import softsom`` (and
 the notebook runner) does not pay for importing TensorFlow.
@@ -15,6 +16,9 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "Grid": "grid",
     "KohonenSOM": "kohonen",
+    "soft_som": "ops",
+    "hard_som": "ops",
+    "SoftSOM": "layers",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -94,25 +94,34 @@ def _check_data(X, n_features=None):
     return X
 
 
+def tf_decay(schedule, t, horizon, dtype):
+    """:func:`decay` in TensorFlow: ``schedule`` is a float64 (start, end) pair.
+
+    Evaluated in float64 so that large sample counts ``t`` stay exact.
+    """
+    fraction = tf.minimum(tf.cast(t, tf.float64) / tf.cast(horizon, tf.float64), 1.0)
+    return tf.cast(schedule[0] * (schedule[1] / schedule[0]) ** fraction, dtype)
+
+
+def tf_neighbourhood(hops, sigma, gaussian):
+    """:func:`neighbourhood` in TensorFlow; ``gaussian`` is a Python bool."""
+    if gaussian:
+        return tf.exp(-tf.square(hops) / (2.0 * sigma * sigma))
+    return tf.exp(-hops / sigma)
+
+
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, gaussian):
-    """Show ``samples`` to the map one at a time; return the new embedding.
-
-    ``rate`` and ``radius`` are (start, end) float64 pairs; the schedules are
-    evaluated in float64 so that ``t`` stays exact for long runs.
-    """
+    """Show ``samples`` to the map one at a time; return the new embedding."""
 
     def step(i, embedding):
         x = samples[i]
         winner = tf.argmin(tf.reduce_sum(tf.square(embedding - x), axis=1))
-        fraction = tf.minimum((t0 + tf.cast(i, tf.float64)) / horizon, 1.0)
-        eta = tf.cast(rate[0] * (rate[1] / rate[0]) ** fraction, embedding.dtype)
-        sigma = tf.cast(radius[0] * (radius[1] / radius[0]) ** fraction, embedding.dtype)
+        t = t0 + tf.cast(i, tf.float64)
+        eta = tf_decay(rate, t, horizon, embedding.dtype)
+        sigma = tf_decay(radius, t, horizon, embedding.dtype)
         hops = tf.reduce_sum(tf.abs(coords - coords[winner]), axis=1)
-        if gaussian:
-            h = tf.exp(-tf.square(hops) / (2.0 * sigma * sigma))
-        else:
-            h = tf.exp(-hops / sigma)
+        h = tf_neighbourhood(hops, sigma, gaussian)
         return i + 1, embedding + (eta * h)[:, None] * (x - embedding)
 
     _, embedding = tf.while_loop(

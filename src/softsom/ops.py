@@ -1,0 +1,375 @@
+r"""The soft SOM op of S. Barnes, "Embedding Self-Organizing Maps into Neural Networks".
+
+A self-organizing map has ``K`` nodes; node ``v`` sits at grid coordinates
+``g_v`` (a row of ``coords``, shape ``[K, m]``) and has an embedding ``l_v`` in
+input space (a row of ``embedding``, shape ``[K, n]``). The classical map
+sends a point ``p`` to the grid coordinates of its nearest node
+(:func:`hard_som`); the soft map replaces that argmin by a softmax over the
+negated, *non-squared* Euclidean distances (:func:`soft_som`)::
+
+    Output(p) = sum_v g_v exp(-beta ||p - l_v||) / sum_v exp(-beta ||p - l_v||)
+
+Stable formulation
+------------------
+Written naively the formula breaks in floating point: ``exp`` underflows to
+``0/0`` for points far from every node, the difference tensor ``p - l_v`` costs
+``[B, K, n]`` memory, and distances from a matrix product lose all precision
+near a node. The op computes, for a batch of ``B`` points:
+
+1. ``q_v = ||l_v - mu||^2 - 2 (p - mu) . (l_v - mu)``, i.e. ``d_v^2`` minus
+   ``||p - mu||^2``, by one ``[B, n] x [n, K]`` matrix product. ``mu`` is the
+   mean node: distances are shift invariant, and centring keeps the products
+   as small as the data's spread instead of its offset from the origin. The
+   product and the subtraction ``dq_v = q_v - min_u q_u >= 0`` run in float64
+   even for float32 inputs: ``dq_v = d_v^2 - d_min^2`` is a small difference
+   of large numbers wherever nodes are close together compared with the
+   map's extent, and in float32 its rounding error (about ``eps * R^2`` for a
+   map of radius ``R``) exceeds a 1e-5 output tolerance on dense maps (see
+   Accuracy). The float64 product is the one costly step this buys.
+2. The nearest node (argmin of ``q``) is gathered and its distance
+   ``d_min = ||p - l_nearest||`` computed exactly from the difference vector,
+   overflow/underflow-safe, so points on or very near a node are exact.
+3. The softmax only needs distances relative to the nearest node,
+   ``e_v = d_v - d_min >= 0``, obtained without cancellation from the exact
+   identity ``d_v^2 = d_min^2 + dq_v``::
+
+       e_v = dq_v / (d_min + sqrt(d_min^2 + dq_v))
+
+   (``0/0 := 0``: the point is on the node). The logits ``-beta e_v`` are
+   ``<= 0`` and exactly ``0`` for the nearest node, so ``softmax`` never sees
+   ``0/0`` or overflow, whatever ``beta`` and however far the point is; and
+   near-ties far from the map are resolved to the precision of the node
+   spacing, not of the (large) distance.
+
+The backward pass is written by hand (``tf.custom_gradient``). With weights
+``w = softmax(-beta d)`` ``[B, K]``, output ``o = w G``, upstream gradient
+``U`` ``[B, m]`` and ``t_v = U . (g_v - o)``:
+
+* ``dL/dd_v = a_v = -beta w_v t_v`` and ``c_v = a_v / d_v``;
+* ``dL/dp = sum_v c_v (p - l_v) = (sum_v c_v) p - c L``;
+* ``dL/dl_v = -sum_b c_bv (p_b - l_v) = (sum_b c_bv) l_v - c^T P``;
+* ``dL/dbeta = -sum w t d = -sum w t e`` (as ``sum_v w_v t_v = 0``, which also
+  removes the large common part ``d_min`` of far points);
+* ``dL/dG = w^T U``.
+
+The matrix-product forms run on centred data. The nearest node's term is
+taken out of them and added as ``a_nearest * unit(p - l_nearest)`` from the
+exact difference vector, because there ``c_v`` is huge and ``p - l_v`` tiny.
+At a point exactly on a node the norm is not differentiable and the
+subgradient ``0`` is used for that node's term.
+
+Accuracy
+--------
+Measured in ``tests/test_ops.py`` (errors relative to the coords' range,
+``eps32 = 2**-23``):
+
+* Float32 results agree with a float64 evaluation *of the same float32
+  inputs* to a few float32 ulps of the logits that matter: at most 2e-7 for
+  ``beta`` in [1e-4, 1e6] x data scales in [1e-6, 1e4] (with a point on a
+  node and one 1e4 scales away), 7e-7 on a dense 20 x 20 map in 64-d. (With
+  the product in float32 instead, the dense map reaches 5e-5.) Float32
+  gradients with respect to points, embedding and beta agree with float64
+  ones to 4e-6 of their largest entry.
+* Float32 *inputs* are the limit. Rounding the data to float32 moves each
+  distance by up to about ``eps32 * max|x|`` (``max|x|``: the largest
+  coordinate magnitude of the point and nodes involved, uncentred), i.e. the
+  logits by ``beta * eps32 * max|x|``. Where several nodes share the weight
+  (within about ``1 / beta`` of a Voronoi boundary) the float32 result can
+  therefore differ from float64 *data* by up to ``beta * eps32 * max|x| / 2``
+  (measured: 0.42 of that), so 1e-5 needs ``beta * max|x| < ~170`` there.
+  Away from boundaries the weights are one-hot and the result exact.
+* The float32 output itself is rounded to ``eps32 / 2 * |output|``, which
+  exceeds 1e-5 of the range only for coords offset from the origin by more
+  than about 80 times their range.
+"""
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["soft_som", "hard_som"]
+
+
+def soft_som(points, embedding, coords, beta):
+    r"""Soft SOM: softmax-weighted grid coordinates of the nodes.
+
+    .. math::
+
+        \mathrm{soft\_som}(p) = \sum_v g_v\,
+        \frac{\exp(-\beta \lVert p - l_v \rVert_2)}
+             {\sum_u \exp(-\beta \lVert p - l_u \rVert_2)}
+
+    Differentiable in all four arguments, with a closed-form backward pass
+    (see the module docstring). As ``beta -> inf`` it tends to
+    :func:`hard_som` away from Voronoi boundaries, as ``beta -> 0`` to the
+    mean of ``coords``.
+
+    Parameters
+    ----------
+    points : array_like or tf.Tensor, shape [..., n]
+        Points to map; any number of leading batch dimensions, including none
+        (shape ``[n]``) and empty ones (shape ``[0, n]``). Float dtype.
+    embedding : array_like or tf.Tensor, shape [K, n]
+        Node positions ``l_v`` in input space, ``K >= 1``. Float dtype.
+    coords : array_like or tf.Tensor, shape [K, m]
+        Node grid coordinates ``g_v``. Float dtype (cast integer grid indices
+        first).
+    beta : float or scalar tf.Tensor
+        Inverse temperature, positive and finite. A Python ``int`` or
+        ``float`` is accepted; arrays and tensors must be floating point.
+
+    Returns
+    -------
+    tf.Tensor, shape [..., m]
+        In the dtype of ``points``.
+
+    Raises
+    ------
+    ValueError
+        For wrong ranks or mismatched ``n`` / ``K`` (when the shapes are
+        known when the op is built), ``K == 0``, a non-float dtype, or a
+        ``beta`` that is not positive and finite when its value is known
+        (Python number, NumPy value, eager tensor, graph constant).
+    tf.errors.InvalidArgumentError
+        At run time, for a symbolic ``beta`` (e.g. inside ``tf.function``)
+        that is not positive and finite, and for mismatched dimensions only
+        known at run time. XLA (``jit_compile=True``) drops these run-time
+        assertions; the static checks still apply.
+
+    Notes
+    -----
+    Computation dtype: float64 for float64 ``points``, float32 otherwise
+    (float16/bfloat16 points are computed in float32 and the result cast
+    back). ``embedding``, ``coords`` and ``beta`` are cast to it. Whatever the
+    dtype, the distance matrix product is done in float64 (see the module
+    docstring for why and for the accuracy this gives).
+    """
+    points, dtype = _check_points(points)
+    embedding, coords, checks = _check_nodes(points, embedding, coords, dtype)
+    beta, beta_checks = _check_beta(beta, dtype)
+    with tf.control_dependencies(checks + beta_checks):
+        flat, batch_shape = _flatten(points, dtype, tf.shape(embedding)[1])
+    out = _soft_som_flat(flat, embedding, coords, beta)
+    return _unflatten(out, batch_shape, points, coords)
+
+
+def hard_som(points, embedding, coords):
+    r"""Classical SOM output: the grid coordinates of the nearest node.
+
+    .. math::
+
+        \mathrm{hard\_som}(p) = g_{v^*}, \quad
+        v^* = \arg\min_v \lVert p - l_v \rVert_2
+
+    Not differentiable in ``points`` or ``embedding`` (piecewise constant:
+    TensorFlow returns ``None`` gradients for them); the gradient with
+    respect to ``coords`` is that of a gather. Ties between equidistant
+    nodes, and nodes closer to each other than float64 rounding of the
+    squared distances can separate, are resolved arbitrarily.
+
+    Parameters
+    ----------
+    points : array_like or tf.Tensor, shape [..., n]
+        Points to map; any leading batch shape, including none or empty.
+    embedding : array_like or tf.Tensor, shape [K, n]
+        Node positions in input space, ``K >= 1``.
+    coords : array_like or tf.Tensor, shape [K, m]
+        Node grid coordinates.
+
+    Returns
+    -------
+    tf.Tensor, shape [..., m]
+        In the dtype of ``points``.
+
+    Raises
+    ------
+    ValueError, tf.errors.InvalidArgumentError
+        As for :func:`soft_som` (without ``beta``).
+    """
+    points, dtype = _check_points(points)
+    embedding, coords, checks = _check_nodes(points, embedding, coords, dtype)
+    with tf.control_dependencies(checks):
+        flat, batch_shape = _flatten(points, dtype, tf.shape(embedding)[1])
+    out = tf.gather(coords, tf.argmin(_shifted_sq_dists(flat, embedding), axis=1))
+    return _unflatten(out, batch_shape, points, coords)
+
+
+# --- input checks --------------------------------------------------------
+
+
+def _float_tensor(x, name):
+    """``x`` as a tensor, which must have a floating-point dtype."""
+    try:
+        x = tf.convert_to_tensor(x)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a float array or tensor ({err})") from None
+    if not x.dtype.is_floating:
+        raise ValueError(f"{name} must have a floating-point dtype, got {x.dtype.name}")
+    return x
+
+
+def _check_points(points):
+    points = _float_tensor(points, "points")
+    if points.shape.rank == 0:
+        raise ValueError("points must have rank >= 1 [..., n], got a scalar")
+    dtype = tf.float64 if points.dtype == tf.float64 else tf.float32
+    return points, dtype
+
+
+def _matrix(x, name, dims):
+    """``x`` as a float tensor of rank 2, checked at run time if its rank is unknown."""
+    x = _float_tensor(x, name)
+    message = f"{name} must be rank 2 {dims}, got shape {x.shape}"
+    if x.shape.rank is None:
+        with tf.control_dependencies([tf.debugging.assert_rank(x, 2, message=message)]):
+            x = tf.identity(x)
+        x.set_shape([None, None])
+    elif x.shape.rank != 2:
+        raise ValueError(message)
+    return x
+
+
+def _check_nodes(points, embedding, coords, dtype):
+    """Validate embedding/coords against points; return them cast to ``dtype``.
+
+    Static shapes are checked now; dimensions unknown until run time get
+    ``tf.debugging`` assertions, returned for use as control dependencies.
+    """
+    embedding = _matrix(embedding, "embedding", "[K, n]")
+    coords = _matrix(coords, "coords", "[K, m]")
+    checks = []
+
+    def require_equal(static_a, static_b, dynamic_a, dynamic_b, message):
+        if static_a is None or static_b is None:
+            checks.append(tf.debugging.assert_equal(dynamic_a, dynamic_b, message=message))
+        elif static_a != static_b:
+            raise ValueError(message)
+
+    n_points = points.shape[-1] if points.shape.rank is not None else None
+    emb_shape = embedding.shape.as_list()
+    k_coords = coords.shape[0]
+    require_equal(
+        n_points, emb_shape[1], tf.shape(points)[-1], tf.shape(embedding)[1],
+        f"points [..., n] and embedding [K, n] must have the same n, got shapes "
+        f"{points.shape} and {embedding.shape}")
+    require_equal(
+        emb_shape[0], k_coords, tf.shape(embedding)[0], tf.shape(coords)[0],
+        f"embedding [K, n] and coords [K, m] must have the same K, got shapes "
+        f"{embedding.shape} and {coords.shape}")
+    empty_map = f"embedding must have at least one node (K >= 1), got shape {embedding.shape}"
+    if emb_shape[0] == 0:
+        raise ValueError(empty_map)
+    if emb_shape[0] is None:
+        checks.append(tf.debugging.assert_positive(tf.shape(embedding)[0], message=empty_map))
+    return tf.cast(embedding, dtype), tf.cast(coords, dtype), checks
+
+
+def _check_beta(beta, dtype):
+    """Validate ``beta``; return it cast to ``dtype`` and any run-time assertions."""
+    if isinstance(beta, numbers.Real) and not isinstance(beta, (bool, np.bool_)):
+        # A plain Python int is a fine inverse temperature; float64 so that
+        # float64 inputs do not see beta rounded to TF's default float32.
+        beta = np.float64(beta)
+    beta = _float_tensor(beta, "beta")
+    if beta.shape.rank != 0:
+        raise ValueError(f"beta must be a scalar, got shape {beta.shape}")
+    value = tf.get_static_value(beta)
+    if value is not None:
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"beta must be positive and finite, got {value}")
+        return tf.cast(beta, dtype), []
+    valid = tf.logical_and(tf.math.is_finite(beta), beta > 0)
+    return tf.cast(beta, dtype), [
+        tf.debugging.Assert(valid, ["beta must be positive and finite, got", beta])]
+
+
+def _flatten(points, dtype, n):
+    """``points`` as ``[B, n]`` in ``dtype``, and the leading batch shape."""
+    batch_shape = tf.shape(points)[:-1]
+    flat = tf.reshape(tf.cast(points, dtype), tf.stack([tf.reduce_prod(batch_shape), n]))
+    return flat, batch_shape
+
+
+def _unflatten(out, batch_shape, points, coords):
+    """``[B, m]`` back to ``[..., m]`` in the dtype of ``points``."""
+    out = tf.reshape(out, tf.concat([batch_shape, tf.shape(coords)[1:]], axis=0))
+    out.set_shape(points.shape[:-1].concatenate(coords.shape[1:]))
+    return tf.cast(out, points.dtype)
+
+
+# --- the computation -----------------------------------------------------
+
+
+def _shifted_sq_dists(points, embedding):
+    """``q[b, v] = ||p_b - l_v||^2 - ||p_b - mu||^2`` in float64, ``[B, K]``.
+
+    One matrix product on data centred on the mean node ``mu``; float64
+    because callers subtract nearly equal entries of ``q``.
+    """
+    p = tf.cast(points, tf.float64)
+    nodes = tf.cast(embedding, tf.float64)
+    mu = tf.reduce_mean(nodes, axis=0)
+    nodes = nodes - mu
+    return tf.matmul(p - mu, -2.0 * nodes, transpose_b=True) + tf.reduce_sum(nodes * nodes, axis=1)
+
+
+def _norm_and_unit(x):
+    """Euclidean norms ``[B]`` and unit vectors ``[B, n]`` of the rows of ``x``.
+
+    Rows are scaled by their largest entry first, so tiny or huge differences
+    neither underflow nor overflow when squared; zero rows (and the empty rows
+    of n = 0, whose max is -inf) give norm 0 and unit vector 0.
+    """
+    scale = tf.maximum(tf.reduce_max(tf.abs(x), axis=1, keepdims=True), 0.0)
+    x = x / tf.where(scale > 0, scale, tf.ones_like(scale))
+    norm = tf.norm(x, axis=1, keepdims=True)
+    return tf.squeeze(scale * norm, axis=1), x / tf.where(norm > 0, norm, tf.ones_like(norm))
+
+
+@tf.custom_gradient
+def _soft_som_flat(points, embedding, coords, beta):
+    """``soft_som`` on ``points [B, n]``, all arguments in one float dtype."""
+    dtype = points.dtype
+    q = _shifted_sq_dists(points, embedding)
+    nearest = tf.argmin(q, axis=1, output_type=tf.int32)
+    # dq = d_v^2 - d_min^2 >= 0: the cancellation happens here, in float64.
+    dq = tf.cast(q - tf.gather(q, nearest, axis=1, batch_dims=1)[:, None], dtype)
+    d_min, unit = _norm_and_unit(points - tf.gather(embedding, nearest))
+    d_min = d_min[:, None]
+    # e_v = d_v - d_min, root of e^2 + 2 d_min e - dq = 0 without cancellation.
+    excess = tf.math.divide_no_nan(dq, d_min + tf.sqrt(d_min * d_min + dq))
+    weights = tf.nn.softmax(-beta * excess, axis=1)
+    # Centred coords: the output error is then relative to the coords' spread.
+    coords_mean = tf.reduce_mean(coords, axis=0)
+    coords_c = coords - coords_mean
+    out_c = tf.matmul(weights, coords_c)
+
+    def grad(upstream):
+        # t_v = U . (g_v - out); dz = dL/dlogits = w t; a = dL/dd = -beta w t.
+        t = tf.matmul(upstream, coords_c, transpose_b=True) - tf.reduce_sum(
+            upstream * out_c, axis=1, keepdims=True)
+        dz = weights * t
+        d_beta = -tf.reduce_sum(dz * excess)
+        a = -beta * dz
+        # c_v = a_v / d_v for every node but the nearest, whose term is added
+        # from the exact unit vector. Below `resolution` the centred products
+        # cannot resolve the direction p - l_v: use the subgradient 0 as at
+        # d = 0 (also keeps c finite).
+        mu = tf.reduce_mean(embedding, axis=0)
+        points_c = points - mu
+        nodes_c = embedding - mu
+        resolution = np.finfo(dtype.as_numpy_dtype).eps * (
+            tf.norm(points_c, axis=1, keepdims=True) + tf.reduce_max(tf.norm(nodes_c, axis=1)))
+        dist = d_min + excess
+        num_nodes = tf.shape(embedding)[0]
+        use = tf.logical_and(dist > resolution, tf.range(num_nodes) != nearest[:, None])
+        c = tf.where(use, a / tf.where(use, dist, tf.ones_like(dist)), tf.zeros_like(a))
+        nearest_term = tf.gather(a, nearest, axis=1, batch_dims=1)[:, None] * unit
+        d_points = nearest_term + tf.reduce_sum(c, axis=1, keepdims=True) * points_c - tf.matmul(c, nodes_c)
+        d_embedding = (tf.reduce_sum(c, axis=0)[:, None] * nodes_c - tf.matmul(c, points_c, transpose_a=True)
+                       - tf.math.unsorted_segment_sum(nearest_term, nearest, num_nodes))
+        d_coords = tf.matmul(weights, upstream, transpose_a=True)
+        return d_points, d_embedding, d_coords, d_beta
+
+    return out_c + coords_mean, grad
