@@ -14,14 +14,16 @@ MATHJAX := _vendor/mathjax/es5/tex-mml-chtml.js
 # TensorFlow's C++ start-up messages are noise in the book and the test logs.
 export TF_CPP_MIN_LOG_LEVEL := 3
 
+SYSTEM_TOOLS := $(VENV)/.system-tools
+
 .PHONY: book test venv mathjax clean
 
 ## book: execute every chapter (full mode) and build the HTML into _build/html
-book: $(INSTALLED) $(MATHJAX)
+book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
 	$(PY) -m softsom.runner
 
 ## test: unit tests, every notebook executed by papermill, the book built with -W -n
-test: $(INSTALLED) $(MATHJAX)
+test: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
 	$(PY) -m pytest
 
 ## venv: the virtual environment with the exact pins and the `softsom` Jupyter kernel
@@ -34,6 +36,12 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name softsom --display-name "Python (softsom)" >/dev/null
+	touch $@
+
+## system tools from Debian: graphviz draws the TensorFlow-structure diagrams
+$(SYSTEM_TOOLS): $(INSTALLED)
+	@command -v dot >/dev/null || { echo "installing graphviz"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz; }
 	touch $@
 
 ## mathjax: MathJax 3 from npm, served by the book itself (no CDN)

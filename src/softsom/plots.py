@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
 
-__all__ = ["draw_map", "snapshot_strip", "update_step"]
+__all__ = ["draw_map", "field_image", "plane", "snapshot_strip", "update_step"]
 
 
 def draw_map(ax, embedding, grid, *, color="C3", node_size=14, linewidth=1.2, label=None, node_colors=None):
@@ -62,3 +62,27 @@ def snapshot_strip(snapshots, grid, X, titles, *, size=2.4):
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def plane(bounds=(-1.0, 1.0, -1.0, 1.0), resolution=100):
+    """Points on a regular ``resolution x resolution`` lattice over a rectangle.
+
+    Returns
+    -------
+    xs, ys : ndarray of shape (resolution,)
+    points : ndarray of shape (resolution**2, 2), float32
+        Row-major: ``points.reshape(resolution, resolution, 2)[i, j] == (xs[j], ys[i])``.
+    """
+    x0, x1, y0, y1 = bounds
+    xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+    xx, yy = np.meshgrid(xs, ys)
+    return xs, ys, np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+
+
+def field_image(ax, values, bounds, **kwargs):
+    """Show values computed on :func:`plane` points as an image over the plane."""
+    resolution = int(round(np.sqrt(np.size(values))))
+    return ax.imshow(
+        np.reshape(values, (resolution, resolution)), origin="lower", extent=bounds,
+        interpolation="nearest", aspect="equal", **kwargs,
+    )
