@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from softsom.data import spiral_curve
+from softsom.data import spiral_curve, two_spirals
 from softsom.manifold import pca, rank_correlation
 
 
@@ -50,3 +50,41 @@ def test_rank_correlation_against_definition():
         rank_correlation([1, 1, 1], [1, 2, 3])
     with pytest.raises(ValueError, match="same length"):
         rank_correlation([1, 2], [1, 2, 3])
+
+
+def test_classic_two_spirals():
+    data = two_spirals()
+    X, y = data.train
+    assert X.shape == (194, 2) and np.bincount(y).tolist() == [97, 97]
+    assert len(data.validation[0]) == 0 and len(data.test[0]) == 0
+    # The CMU generator: point i of class 0, and class 1 its negation.
+    for i in (0, 1, 48, 96):
+        theta, r = i * np.pi / 16, 6.5 * (104 - i) / 104
+        np.testing.assert_allclose(X[i], [r * np.sin(theta), r * np.cos(theta)], atol=1e-12)
+        np.testing.assert_allclose(X[97 + i], -X[i])
+
+
+def test_generated_two_spirals_depend_only_on_the_seed():
+    a = two_spirals(200, turns=2.0, noise=0.1, seed=4)
+    b = two_spirals(200, turns=2.0, noise=0.1, seed=4)
+    c = two_spirals(200, turns=2.0, noise=0.1, seed=5)
+    for part_a, part_b in zip((a.train, a.validation, a.test), (b.train, b.validation, b.test)):
+        np.testing.assert_array_equal(part_a[0], part_b[0])
+        np.testing.assert_array_equal(part_a[1], part_b[1])
+    assert not np.array_equal(a.train[0], c.train[0])
+    assert [len(p[0]) for p in (a.train, a.validation, a.test)] == [240, 80, 80]
+    # Noise-free points lie on the arms: radius falls linearly with the angle.
+    X, y = two_spirals(50, turns=1.5, noise=0.0, seed=0, fractions=(1, 0, 0)).train
+    radius = np.linalg.norm(X, axis=1)
+    assert np.all((radius >= 6.5 * 8 / 104 - 1e-9) & (radius <= 6.5 + 1e-9))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(n_per_class=0), "n_per_class"), (dict(n_per_class=2.5), "n_per_class"),
+    (dict(n_per_class=10, turns=-1), "turns"), (dict(n_per_class=10, noise=-0.1), "noise"),
+    (dict(n_per_class=10, fractions=(0.5, 0.5)), "fractions"),
+    (dict(n_per_class=10, fractions=(0.5, 0.6, -0.1)), "fractions"),
+])
+def test_two_spirals_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        two_spirals(**kwargs)

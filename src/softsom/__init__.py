@@ -19,6 +19,7 @@ _PUBLIC = {
     "soft_som": "ops",
     "hard_som": "ops",
     "SoftSOM": "layers",
+    "two_spirals": "data",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -1,12 +1,13 @@
-"""Data sets for the chapters: curved 1-D manifolds in the plane."""
+"""Data sets for the chapters: curved 1-D manifolds in the plane, and two spirals."""
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import numpy as np
 
-__all__ = ["spiral_curve"]
+__all__ = ["spiral_curve", "two_spirals", "Spirals"]
 
 
 def spiral_curve(n, *, turns=0.75, noise=0.03, seed=None):
@@ -44,3 +45,74 @@ def spiral_curve(n, *, turns=0.75, noise=0.03, seed=None):
     angle = 2.0 * np.pi * turns * t
     X = (1.0 + t)[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     return X + rng.normal(scale=noise, size=X.shape), t
+
+
+@dataclasses.dataclass(frozen=True)
+class Spirals:
+    """A two-spirals data set split three ways; each part is ``(X [N, 2], y [N])``."""
+
+    train: tuple
+    validation: tuple
+    test: tuple
+
+
+def _spiral_arms(t, turns):
+    """Class 0 at ``(r sin theta, r cos theta)``, class 1 its negation, for positions t."""
+    theta = 2.0 * np.pi * turns * t
+    radius = 6.5 * (104.0 - 96.0 * t) / 104.0
+    arm = np.stack([radius * np.sin(theta), radius * np.cos(theta)], axis=1)
+    X = np.concatenate([arm, -arm])
+    y = np.concatenate([np.zeros(len(t), np.int64), np.ones(len(t), np.int64)])
+    return X, y
+
+
+def two_spirals(n_per_class=None, *, turns=3.0, noise=0.0, seed=None, fractions=(0.6, 0.2, 0.2)):
+    """Two interleaved spirals, the benchmark of Lang & Witbrock (1988).
+
+    With ``n_per_class=None``: the classic set. For i = 0..96, angle
+    ``theta = i pi / 16`` and radius ``r = 6.5 (104 - i) / 104``; class 0 at
+    ``(r sin theta, r cos theta)``, class 1 at its negation: 194 points, three
+    turns, all of them in ``train`` (the classic task is to fit them all), with
+    empty validation and test parts.
+
+    Otherwise a generator on the same spirals: ``n_per_class`` positions drawn
+    uniformly along each arm (``theta = 2 pi turns t``,
+    ``r = 6.5 (104 - 96 t) / 104`` for t in [0, 1]), Gaussian noise of standard
+    deviation ``noise`` added, then shuffled and split by ``fractions``. The
+    result depends only on the arguments and ``seed``.
+
+    Parameters
+    ----------
+    n_per_class : int or None
+    turns : float
+        Turns of each arm, > 0 (generator only).
+    noise : float
+        Noise standard deviation, >= 0 (generator only).
+    seed : int, numpy Generator or None
+    fractions : (float, float, float)
+        Train, validation and test shares, non-negative, summing to 1.
+
+    Returns
+    -------
+    Spirals
+    """
+    if n_per_class is None:
+        X, y = _spiral_arms(np.arange(97) / 96.0, 3.0)
+        empty = (np.zeros((0, 2)), np.zeros(0, np.int64))
+        return Spirals(train=(X, y), validation=empty, test=empty)
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive int or None; got {n_per_class!r}")
+    if not np.isfinite(turns) or turns <= 0:
+        raise ValueError(f"turns must be positive; got {turns!r}")
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be >= 0; got {noise!r}")
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if fractions.shape != (3,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
+        raise ValueError(f"fractions must be three non-negative shares summing to 1; got {fractions.tolist()}")
+    rng = np.random.default_rng(seed)
+    X, y = _spiral_arms(rng.uniform(0.0, 1.0, size=n_per_class), turns)
+    X = X + rng.normal(scale=noise, size=X.shape)
+    order = rng.permutation(len(X))
+    ends = np.round(np.cumsum(fractions)[:2] * len(X)).astype(int)
+    parts = np.split(order, ends)
+    return Spirals(*[(X[part], y[part]) for part in parts])
