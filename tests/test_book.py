@@ -30,7 +30,7 @@ def test_chapter_executed_cleanly_with_figures(built_book, chapter):
     nb = nbformat.read(built_book / "executed" / chapter, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    figures = [o for o in outputs if {"image/png", "image/svg+xml"} & set(o.get("data", {}))]
     assert figures, f"{chapter} shows no figure"
     text = page(built_book, chapter)
     images = re.findall(r'<img[^>]+src="([^"]+)"', text)

@@ -1,0 +1,282 @@
+"""Keras models for the spiral experiments: a pure network, SOM preprocessing, an interposed SOM.
+
+The three architectures of S. Barnes' slides, as uncompiled functional
+:class:`keras.Model` s (compile them with the optimizer and loss of the
+experiment):
+
+``mlp``
+    The baseline: Dense layers and a softmax classifier.
+``som_preprocessing``
+    A map fitted beforehand by Kohonen's algorithm (:class:`~softsom.KohonenSOM`)
+    turns each input into soft grid coordinates; a small network classifies
+    those. The map is frozen: a fixed feature transform.
+``interposed_som``
+    A :class:`~softsom.SoftSOM` layer between Dense layers. Gradients pass
+    through it to the layers below; its embedding follows the Kohonen rule on
+    the activations it sees (or, as an extension, backpropagation).
+
+Layers have stable names: ``inputs``, ``hidden_1``, ``hidden_2``, ... (numbered
+from the input, across the SOM), ``soft_som`` and ``classifier``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+
+from .grid import Grid
+from .layers import EMBEDDING_UPDATES, SoftSOM
+
+__all__ = ["mlp", "som_preprocessing", "interposed_som"]
+
+
+# --- argument checks -----------------------------------------------------
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_positive_int(name, value):
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return int(value)
+
+
+def _check_units(name, units):
+    """A (possibly empty) tuple of positive ints."""
+    if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
+        raise ValueError(f"{name} must be a tuple of positive ints, e.g. (16,) or (); got {units!r}")
+    units = tuple(units)
+    if not all(_is_int(u) and u >= 1 for u in units):
+        raise ValueError(f"{name} must be a tuple of positive ints, e.g. (16,) or (); got {units!r}")
+    return tuple(int(u) for u in units)
+
+
+def _check_classes(n_classes):
+    if not _is_int(n_classes) or n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}")
+    return int(n_classes)
+
+
+def _check_activation(activation):
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(f"activation must be a Keras activation name or callable; got {activation!r}") from None
+    return activation
+
+
+def _check_beta(beta):
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not (0 < float(beta) < float("inf")):
+        raise ValueError(f"beta must be a positive finite number; got {beta!r}")
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string; got {name!r}")
+    return name
+
+
+def _check_seed(seed):
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ValueError(f"seed must be None or a non-negative int; got {seed!r}")
+    return seed
+
+
+class _Seeds:
+    """Distinct initializer seeds ``seed, seed + 1, ...`` (None: Keras' global RNG)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.used = 0
+
+    def glorot(self):
+        if self.seed is None:
+            return "glorot_uniform"
+        self.used += 1
+        return keras.initializers.GlorotUniform(seed=self.seed + self.used - 1)
+
+    def uniform(self):
+        if self.seed is None:
+            return None
+        self.used += 1
+        return keras.initializers.RandomUniform(-1.0, 1.0, seed=self.seed + self.used - 1)
+
+
+def _dense_stack(x, units, activation, seeds, first_index):
+    for i, n in enumerate(units, start=first_index):
+        x = keras.layers.Dense(n, activation=activation, kernel_initializer=seeds.glorot(),
+                               name=f"hidden_{i}")(x)
+    return x
+
+
+def _classifier(x, n_classes, seeds):
+    return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=seeds.glorot(),
+                              name="classifier")(x)
+
+
+# --- the builders --------------------------------------------------------
+
+
+def mlp(n_inputs, hidden_units=(16, 16), n_classes=2, activation="tanh", name="pure_nn", seed=None):
+    """A plain network: Dense layers, then a softmax classifier.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Number of input features, >= 1.
+    hidden_units : tuple of int, default (16, 16)
+        Width of each hidden layer (``hidden_1``, ``hidden_2``, ...); may be empty.
+    n_classes : int, default 2
+        Number of classes, >= 2 (the ``classifier`` layer's width).
+    activation : str or callable, default "tanh"
+        Activation of the hidden layers.
+    name : str, default "pure_nn"
+    seed : int or None, default None
+        Seeds the kernel initializers (``seed``, ``seed + 1``, ... layer by
+        layer) so that the model is reproducible without a global seed.
+
+    Returns
+    -------
+    keras.Model
+        Not compiled. Input ``[batch, n_inputs]``, output ``[batch, n_classes]``
+        class probabilities.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument that is not valid.
+    """
+    n_inputs = _check_positive_int("n_inputs", n_inputs)
+    hidden_units = _check_units("hidden_units", hidden_units)
+    n_classes = _check_classes(n_classes)
+    activation = _check_activation(activation)
+    name = _check_name(name)
+    seeds = _Seeds(_check_seed(seed))
+    inputs = keras.Input((n_inputs,), name="inputs")
+    x = _dense_stack(inputs, hidden_units, activation, seeds, first_index=1)
+    return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
+
+
+def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="tanh",
+                      name="som_preprocessing", seed=None):
+    """A fitted Kohonen map as a frozen soft SOM, followed by a small network.
+
+    ``inputs -> soft_som -> hidden_1 ... -> classifier``: the ``soft_som``
+    layer is ``SoftSOM.from_kohonen(som, beta)``, whose embedding is a copy
+    of ``som.embedding_`` that training never changes.
+
+    Parameters
+    ----------
+    som : KohonenSOM
+        A fitted map; its number of features is the model's input width and
+        its grid's dimension ``m`` the width of the ``soft_som`` output.
+    beta : float
+        Inverse temperature of the soft SOM, positive and finite.
+    hidden_units : tuple of int, default (16,)
+        Widths of the hidden layers after the SOM; may be empty.
+    n_classes : int, default 2
+    activation : str or callable, default "tanh"
+    name : str, default "som_preprocessing"
+    seed : int or None, default None
+        Seeds the kernel initializers.
+
+    Returns
+    -------
+    keras.Model
+        Not compiled. Input ``[batch, n]``, output ``[batch, n_classes]``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument that is not valid (``som`` when it is not fitted).
+    """
+    if not hasattr(som, "embedding_") or not hasattr(som, "grid_"):
+        raise ValueError(f"som must be a fitted KohonenSOM (call fit first); got {som!r}")
+    _check_beta(beta)
+    hidden_units = _check_units("hidden_units", hidden_units)
+    n_classes = _check_classes(n_classes)
+    activation = _check_activation(activation)
+    name = _check_name(name)
+    seeds = _Seeds(_check_seed(seed))
+    inputs = keras.Input((som.n_features_in_,), name="inputs")
+    x = SoftSOM.from_kohonen(som, beta, name="soft_som")(inputs)
+    x = _dense_stack(x, hidden_units, activation, seeds, first_index=1)
+    return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
+
+
+def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden_units_after=(16,),
+                   n_classes=2, embedding_update="kohonen", decay_samples=100_000, activation="tanh",
+                   name="interposed_som", seed=None, **som_options):
+    """A soft SOM between Dense layers: ``hidden_1 ... -> soft_som -> ... -> classifier``.
+
+    The SOM maps the activations of the last layer before it (``tanh``
+    activations lie in ``[-1, 1]``, where its embedding starts) to soft grid
+    coordinates, which the layers after it classify.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Number of input features, >= 1.
+    grid_shape : tuple of int
+        Shape of the SOM's grid; its number of axes is the SOM's output width.
+    beta : float
+        Inverse temperature, positive and finite.
+    hidden_units_before, hidden_units_after : tuple of int, default (16,)
+        Widths of the Dense layers before and after the SOM; either may be
+        empty. They are numbered on from the input: ``hidden_1`` is the
+        first before the SOM.
+    n_classes : int, default 2
+    embedding_update : {"kohonen", "backprop", "frozen"}, default "kohonen"
+        How the SOM's embedding learns (see :class:`~softsom.SoftSOM`):
+        the paper's Kohonen rule on the activations it is shown, the
+        optimizer, or not at all.
+    decay_samples : int, default 100_000
+        Inputs over which the Kohonen learning rate and radius decay.
+    activation : str or callable, default "tanh"
+    name : str, default "interposed_som"
+    seed : int or None, default None
+        Seeds the kernel initializers and the SOM's initial embedding.
+    **som_options
+        Further :class:`~softsom.SoftSOM` arguments: ``learning_rate``,
+        ``sigma``, ``neighbourhood``, ``embedding_initializer``.
+
+    Returns
+    -------
+    keras.Model
+        Not compiled. Input ``[batch, n_inputs]``, output ``[batch, n_classes]``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument that is not valid.
+    """
+    n_inputs = _check_positive_int("n_inputs", n_inputs)
+    try:
+        Grid(grid_shape)
+    except ValueError as err:
+        raise ValueError(f"grid_shape: {err}") from None
+    _check_beta(beta)
+    before = _check_units("hidden_units_before", hidden_units_before)
+    after = _check_units("hidden_units_after", hidden_units_after)
+    n_classes = _check_classes(n_classes)
+    if embedding_update not in EMBEDDING_UPDATES:
+        raise ValueError(f"embedding_update must be one of {EMBEDDING_UPDATES}; got {embedding_update!r}")
+    decay_samples = _check_positive_int("decay_samples", decay_samples)
+    activation = _check_activation(activation)
+    allowed = {"learning_rate", "sigma", "neighbourhood", "embedding_initializer"}
+    unknown = sorted(set(som_options) - allowed)
+    if unknown:
+        raise ValueError(f"som_options: unknown SoftSOM argument(s) {unknown}; allowed: {sorted(allowed)}")
+    name = _check_name(name)
+    seeds = _Seeds(_check_seed(seed))
+    inputs = keras.Input((n_inputs,), name="inputs")
+    x = _dense_stack(inputs, before, activation, seeds, first_index=1)
+    if "embedding_initializer" not in som_options:
+        som_options["embedding_initializer"] = seeds.uniform()
+    x = SoftSOM(grid_shape, beta=beta, embedding_update=embedding_update,
+                decay_samples=decay_samples, name="soft_som", **som_options)(x)
+    x = _dense_stack(x, after, activation, seeds, first_index=len(before) + 1)
+    return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
