@@ -110,17 +110,19 @@ def tf_neighbourhood(hops, sigma, gaussian):
     return tf.exp(-hops / sigma)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+# Plain graph code, no AutoGraph: with AutoGraph's conversion XLA recompiled the
+# loop for every new `samples` content (0.2 s a call), not just for new shapes.
+@tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, gaussian):
     """Show ``samples`` to the map one at a time; return the new embedding."""
 
     def step(i, embedding):
-        x = samples[i]
+        x = tf.gather(samples, i)
         winner = tf.argmin(tf.reduce_sum(tf.square(embedding - x), axis=1))
         t = t0 + tf.cast(i, tf.float64)
         eta = tf_decay(rate, t, horizon, embedding.dtype)
         sigma = tf_decay(radius, t, horizon, embedding.dtype)
-        hops = tf.reduce_sum(tf.abs(coords - coords[winner]), axis=1)
+        hops = tf.reduce_sum(tf.abs(coords - tf.gather(coords, winner)), axis=1)
         h = tf_neighbourhood(hops, sigma, gaussian)
         return i + 1, embedding + (eta * h)[:, None] * (x - embedding)
 
