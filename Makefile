@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 SYSTEM_TOOLS := $(VENV)/.system-tools
 
-.PHONY: book test venv mathjax clean
+.PHONY: book test reproduce venv mathjax clean
 
 ## book: execute every chapter (full mode) and build the HTML into _build/html
 book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
@@ -25,6 +25,10 @@ book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
 ## test: unit tests, every notebook executed by papermill, the book built with -W -n
 test: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
 	$(PY) -m pytest
+
+## reproduce: rerun the spiral experiments (full) and rewrite results/spiral.json on purpose
+reproduce: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
+	$(PY) -m softsom.runner --only 06_spirals -p "06_spirals:results_path=$(CURDIR)/results/spiral.json"
 
 ## venv: the virtual environment with the exact pins and the `softsom` Jupyter kernel
 venv: $(INSTALLED)

@@ -52,8 +52,8 @@ def test_failure_is_reported_and_the_rest_still_run(tmp_path, capsys):
     executed = root / "_build" / "executed" / "notebooks"
     assert (executed / "a_fails.ipynb").is_file() and (executed / "b_ok.ipynb").is_file()
     timings = json.loads((root / "_build" / "executed" / "timings.json").read_text())
-    assert [(t["notebook"], t["error"] is None) for t in timings] == [
-        ("notebooks/a_fails.ipynb", False), ("notebooks/b_ok.ipynb", True)]
+    assert [(t["notebook"], t["error"] is None, t["mode"]) for t in timings] == [
+        ("notebooks/a_fails.ipynb", False, "quick"), ("notebooks/b_ok.ipynb", True, "quick")]
 
 
 def test_hanging_cell_is_stopped_by_the_timeout(tmp_path, capsys):
@@ -140,6 +140,7 @@ def test_parse_parameter_rejects(text):
 
 
 def test_timing_table_lists_every_notebook():
-    runs = [runner.NotebookRun("notebooks/a.ipynb", 1.25), runner.NotebookRun("notebooks/b.ipynb", 2.0, "cell 2: boom")]
-    table = runner.timing_table(runs, quick=False)
-    assert "notebooks/a.ipynb" in table and "FAILED" in table and "3.2" in table
+    runs = [runner.NotebookRun("notebooks/a.ipynb", 1.25, mode="quick"),
+            runner.NotebookRun("notebooks/b.ipynb", 2.0, "cell 2: boom")]
+    table = runner.timing_table(runs)
+    assert "notebooks/a.ipynb  quick" in table and "full" in table and "FAILED" in table and "3.2" in table

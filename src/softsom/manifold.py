@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pca", "rank_correlation"]
+__all__ = ["pca", "pca_basis", "rank_correlation"]
+
+
+def pca_basis(X, m=1):
+    """Mean and first ``m`` principal directions of ``X``: ``(mean [n], components [m, n])``."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or len(X) < 2:
+        raise ValueError(f"X must be 2-D with at least two samples; got shape {X.shape}")
+    if not 1 <= m <= X.shape[1]:
+        raise ValueError(f"m must be between 1 and the number of features {X.shape[1]}; got {m}")
+    mean = X.mean(axis=0)
+    _, _, components = np.linalg.svd(X - mean, full_matrices=False)
+    return mean, components[:m]
 
 
 def pca(X, m=1):
@@ -17,15 +29,9 @@ def pca(X, m=1):
     reconstruction : ndarray of shape (N, n)
         The projections, back in input space.
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or len(X) < 2:
-        raise ValueError(f"X must be 2-D with at least two samples; got shape {X.shape}")
-    if not 1 <= m <= X.shape[1]:
-        raise ValueError(f"m must be between 1 and the number of features {X.shape[1]}; got {m}")
-    mean = X.mean(axis=0)
-    _, _, components = np.linalg.svd(X - mean, full_matrices=False)
-    scores = (X - mean) @ components[:m].T
-    return scores, mean + scores @ components[:m]
+    mean, components = pca_basis(X, m)
+    scores = (np.asarray(X, dtype=np.float64) - mean) @ components.T
+    return scores, mean + scores @ components
 
 
 def _ranks(values):

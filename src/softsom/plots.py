@@ -86,3 +86,36 @@ def field_image(ax, values, bounds, **kwargs):
         np.reshape(values, (resolution, resolution)), origin="lower", extent=bounds,
         interpolation="nearest", aspect="equal", **kwargs,
     )
+
+
+def decision_regions(ax, predict, X, y, bounds=(-1.1, 1.1, -1.1, 1.1), resolution=200):
+    """Class-1 probability of ``predict`` over the plane, with the points on top."""
+    _, _, points = plane(bounds, resolution)
+    image = field_image(ax, predict(points)[:, 1], bounds, cmap="RdBu_r", vmin=0.0, vmax=1.0, alpha=0.85)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu_r", s=8, edgecolors="k", linewidths=0.3, vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return image
+
+
+def seed_band(ax, curves, label, color):
+    """Mean of per-seed curves with a band of one standard deviation."""
+    curves = np.asarray(curves)
+    epochs = np.arange(1, curves.shape[1] + 1)
+    mean, std = curves.mean(axis=0), curves.std(axis=0)
+    ax.plot(epochs, mean, color=color, label=label, lw=1.4)
+    ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+
+
+def som_in_hidden_space(ax, activations, embedding, grid, y, basis):
+    """The SOM's grid where it lives, among a layer's activations, seen through a PCA ``basis``.
+
+    ``basis`` is ``(mean, components)`` from :func:`softsom.manifold.pca_basis`,
+    so successive snapshots share one view.
+    """
+    mean, components = basis
+    projected = (np.asarray(activations) - mean) @ components.T
+    ax.scatter(projected[:, 0], projected[:, 1], c=y, cmap="RdBu_r", s=5, alpha=0.6, vmin=0, vmax=1)
+    draw_map(ax, (np.asarray(embedding) - mean) @ components.T, grid, color="k", node_size=5, linewidth=0.6)
+    ax.set_xticks([])
+    ax.set_yticks([])

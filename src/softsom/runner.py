@@ -55,6 +55,7 @@ class NotebookRun:
     notebook: str
     seconds: float
     error: str | None = None
+    mode: str = "full"
 
     @property
     def status(self):
@@ -214,7 +215,8 @@ def execute(root, notebooks, stage_dir, parameters=(), quick=False, timeout=900)
         output = Path(stage_dir).resolve() / notebook
         output.parent.mkdir(parents=True, exist_ok=True)
         log = output.with_suffix(".stderr.log")
-        print(f"[runner] {notebook} ({'quick' if quick else 'full'})", flush=True)
+        mode = "quick" if chosen[notebook]["quick"] else "full"
+        print(f"[runner] {notebook} ({mode})", flush=True)
         start = time.perf_counter()
         error = None
         try:
@@ -232,7 +234,7 @@ def execute(root, notebooks, stage_dir, parameters=(), quick=False, timeout=900)
             hide_injected_parameters(output)
         except Exception as exc:  # any failure is reported, the other notebooks still run
             error = f"{describe_failure(exc, output)} (kernel log: {log})"
-        runs.append(NotebookRun(str(notebook), time.perf_counter() - start, error))
+        runs.append(NotebookRun(str(notebook), time.perf_counter() - start, error, mode))
     return runs
 
 
@@ -269,11 +271,10 @@ def build(stage_dir, out_root):
     return index.resolve()
 
 
-def timing_table(runs, quick):
-    mode = "quick" if quick else "full"
+def timing_table(runs):
     width = max([len("notebook")] + [len(run.notebook) for run in runs])
     lines = [f"{'notebook':<{width}}  mode   seconds  status", f"{'-' * width}  -----  -------  ------"]
-    lines += [f"{run.notebook:<{width}}  {mode:<5}  {run.seconds:7.1f}  {run.status}" for run in runs]
+    lines += [f"{run.notebook:<{width}}  {run.mode:<5}  {run.seconds:7.1f}  {run.status}" for run in runs]
     lines.append(f"{'total':<{width}}  {'':<5}  {sum(run.seconds for run in runs):7.1f}")
     return "\n".join(lines)
 
@@ -300,14 +301,14 @@ def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=90
     runs = execute(root, notebooks, stage_dir, parsed, quick=quick, timeout=timeout)
     write_json_atomically(
         stage_dir / "timings.json",
-        [dict(dataclasses.asdict(run), mode="quick" if quick else "full") for run in runs],
+        [dataclasses.asdict(run) for run in runs],
     )
     failures = [run for run in runs if run.error]
     index = None
     if build_html and not failures:
         stage(root, stage_dir)
         index = build(stage_dir, out_root)
-    print(f"\n{timing_table(runs, quick)}", flush=True)
+    print(f"\n{timing_table(runs)}", flush=True)
     if failures:
         print(f"\n{len(failures)} of {len(runs)} notebooks failed:", file=sys.stderr)
         for failed in failures:

@@ -1,0 +1,412 @@
+"""The spiral experiments: a pure network, SOM preprocessing and an interposed SOM.
+
+Every configuration is trained under one protocol (:class:`Protocol`): the
+same data, optimiser, epoch budget and early-stopping rule. A run is one
+configuration and one seed; the seed sets everything random in it (the data
+sample and its split, the network's initial weights, the Kohonen map's
+initialisation and sample order), so runs with the same seed are paired across
+configurations.
+
+Early stopping: every run trains for ``protocol.epochs`` epochs of full-batch
+Adam and then keeps the weights of the epoch with the lowest validation loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .data import two_spirals
+from .kohonen import KohonenSOM
+from .layers import SoftSOM
+
+__all__ = [
+    "Protocol", "Configuration", "Trainer", "prepare_data", "build_model", "run_configuration",
+    "run_classic", "run_all", "describe_difference", "spiral_configurations", "matched_pure_nn",
+]
+
+SPIRAL_SCALE = 6.5  # the spirals' outer radius: inputs are divided by it
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """What every model shares: data, optimiser, budget, early stopping."""
+
+    n_per_class: int = 150
+    turns: float = 2.0
+    noise: float = 0.15
+    epochs: int = 600
+    learning_rate: float = 0.01
+    classic_epochs: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Configuration:
+    """One model of the comparison.
+
+    ``family`` is "pure_nn" (Dense layers ``hidden``), "som_preprocessing" (a
+    Kohonen map fitted to the inputs, its ``output`` ("soft" or "hard") fed to
+    Dense layers ``hidden``) or "interposed" (Dense ``hidden`` -> soft SOM ->
+    Dense ``hidden_after``). SOM outputs are rescaled to [0, 1] per grid axis
+    so that the next tanh layer is not saturated by coordinates up to
+    ``side - 1``.
+    """
+
+    name: str
+    description: str
+    family: str
+    hidden: tuple = (8,)
+    hidden_after: tuple = (8,)
+    grid_shape: tuple | None = None
+    beta: float | None = None
+    output: str = "soft"
+    embedding_update: str = "kohonen"
+    som_epochs: int = 5
+    som_learning_rate: tuple = (0.1, 0.01)
+
+    def settings(self):
+        """The configuration as plain JSON-ready values."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def prepare_data(protocol, seed):
+    """The seed's two-spirals sample, split 60/20/20, inputs scaled to about [-1, 1]."""
+    data = two_spirals(protocol.n_per_class, turns=protocol.turns, noise=protocol.noise, seed=seed)
+    return {
+        part: (X.astype(np.float32) / SPIRAL_SCALE, y.astype(np.int32))
+        for part, (X, y) in zip(("train", "validation", "test"), (data.train, data.validation, data.test))
+    }
+
+
+def _dense(x, units, seed, first):
+    for i, width in enumerate(units, start=first):
+        init = keras.initializers.GlorotUniform(seed=seed * 1000 + i)
+        x = keras.layers.Dense(width, activation="tanh", kernel_initializer=init, name=f"hidden_{i}")(x)
+    return x
+
+
+def _classifier(x, seed):
+    init = keras.initializers.GlorotUniform(seed=seed * 1000 + 999)
+    return keras.layers.Dense(2, activation="softmax", kernel_initializer=init, name="classifier")(x)
+
+
+def _rescale(x, grid_shape):
+    scale = 1.0 / max(max(grid_shape) - 1, 1)
+    return keras.layers.Rescaling(scale, name="rescale")(x)
+
+
+def build_model(config, X_train, seed, epochs):
+    """Build the configuration's Keras model for one seed (fitting its Kohonen map if any).
+
+    An interposed SOM's Kohonen schedule decays over ``epochs`` passes over ``X_train``.
+
+    Returns
+    -------
+    model : keras.Model
+        Takes the raw inputs for soft outputs; for ``output="hard"`` it takes
+        the features returned by ``features``.
+    features : callable
+        Maps raw inputs to the model's inputs (the identity, or the hard map).
+    som : KohonenSOM or None
+    """
+    inputs = keras.Input((2,), name="inputs")
+    features, som = (lambda X: X), None
+    if config.family == "pure_nn":
+        x = _dense(inputs, config.hidden, seed, 1)
+    elif config.family == "som_preprocessing":
+        som = KohonenSOM(config.grid_shape, random_state=seed).fit(X_train, epochs=config.som_epochs)
+        if config.output == "soft":
+            x = SoftSOM.from_kohonen(som, config.beta, name="soft_som")(inputs)
+        else:
+            inputs = keras.Input((len(config.grid_shape),), name="winner_coords")
+            x, features = inputs, lambda X: som.transform(X).astype(np.float32)
+        x = _dense(_rescale(x, config.grid_shape), config.hidden, seed, 1)
+    elif config.family == "interposed":
+        x = _dense(inputs, config.hidden, seed, 1)
+        x = SoftSOM(
+            config.grid_shape,
+            beta=config.beta,
+            embedding_update=config.embedding_update,
+            learning_rate=config.som_learning_rate,
+            decay_samples=epochs * len(X_train),
+            embedding_initializer=keras.initializers.RandomUniform(-1.0, 1.0, seed=seed),
+            name="soft_som",
+        )(x)
+        x = _dense(_rescale(x, config.grid_shape), config.hidden_after, seed, len(config.hidden) + 1)
+    else:
+        raise ValueError(f"config.family must be pure_nn, som_preprocessing or interposed; got {config.family!r}")
+    return keras.Model(inputs, _classifier(x, seed), name=config.name), features, som
+
+
+def learned_parameters(model, som=None):
+    """Weights fitted to data (by the optimiser or the Kohonen rule), counters excluded.
+
+    A Kohonen map applied outside the model (the hard output) counts too.
+    """
+    in_model = sum(np.prod(w.shape) for w in model.weights if "samples_seen" not in w.path)
+    outside = som.embedding_.size if som is not None and not any("soft_som" in w.path for w in model.weights) else 0
+    return int(in_model + outside)
+
+
+def _accuracy(probabilities, y):
+    return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(probabilities, axis=1, output_type=tf.int32), y), tf.float32))
+
+
+class Trainer:
+    """Full-batch Adam for one model structure, compiled once and reused across seeds.
+
+    The epochs run inside one compiled TensorFlow loop, and a configuration's
+    seeds share one Trainer (tracing costs more than training these small
+    models): :meth:`fit` loads the seed's fresh initial weights and zeroes the
+    optimizer's state first, which gives the same numbers as a new model and
+    optimizer would. Early stopping: the loop keeps a copy of the weights of
+    the epoch with the lowest validation loss and restores it at the end.
+    """
+
+    def __init__(self, model, learning_rate):
+        self.model = model
+        self.optimizer = keras.optimizers.Adam(learning_rate)
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        self._best_weights = [tf.Variable(w, trainable=False) for w in model.get_weights()]
+        self._best_loss = tf.Variable(np.inf, dtype=tf.float32, trainable=False)
+        self._best_epoch = tf.Variable(0, trainable=False)
+        self._epochs_to_100 = tf.Variable(-1, trainable=False)
+        self._epochs_done = tf.Variable(0, trainable=False)
+        self._run = tf.function(self._epochs, jit_compile=True)
+
+    def _epochs(self, x, y, x_val, y_val, count):
+        """``count`` epochs; returns their train loss/accuracy and validation loss/accuracy."""
+        history = [tf.TensorArray(tf.float32, size=count) for _ in range(4)]
+        for i in tf.range(count):
+            with tf.GradientTape() as tape:
+                probabilities = self.model(x, training=True)
+                loss = self.loss_fn(y, probabilities)
+            accuracy = _accuracy(probabilities, y)
+            gradients = tape.gradient(loss, self.model.trainable_variables)
+            self.optimizer.apply(gradients, self.model.trainable_variables)
+            val_probabilities = self.model(x_val, training=False)
+            val_loss = self.loss_fn(y_val, val_probabilities)
+            values = (loss, accuracy, val_loss, _accuracy(val_probabilities, y_val))
+            history = [h.write(i, tf.cast(v, tf.float32)) for h, v in zip(history, values)]
+            epoch = self._epochs_done + i
+            if self._epochs_to_100 < 0 and accuracy == 1.0:
+                self._epochs_to_100.assign(epoch)
+            if val_loss < self._best_loss:
+                self._best_loss.assign(val_loss)
+                self._best_epoch.assign(epoch + 1)
+                for best, variable in zip(self._best_weights, self.model.weights):
+                    best.assign(variable)
+        self._epochs_done.assign_add(count)
+        return [h.stack() for h in history]
+
+    def fit(self, initial_weights, data, epochs, checkpoints=(), on_checkpoint=None):
+        """Train from ``initial_weights``; end with the weights of the best validation loss.
+
+        Parameters
+        ----------
+        data : dict
+            "train" and "validation" (X, y) pairs, already mapped to the model's inputs.
+        checkpoints : sequence of int
+            Epochs after which to call ``on_checkpoint(epoch, model)`` (e.g. for
+            snapshots); the loop pauses there.
+
+        Returns
+        -------
+        dict
+            Per-epoch "train_loss", "train_accuracy" (measured on the epoch's
+            forward pass, before its update), "val_loss", "val_accuracy" (after
+            it), "best_epoch" (1-based) and "epochs_to_100" (updates completed
+            when the training accuracy first reached 100%, or None).
+        """
+        self.model.set_weights(initial_weights)
+        for variable in self.optimizer.variables:
+            if "learning_rate" not in variable.name:
+                variable.assign(tf.zeros_like(variable))
+        self._best_loss.assign(np.inf)
+        self._best_epoch.assign(0)
+        self._epochs_to_100.assign(-1)
+        self._epochs_done.assign(0)
+        tensors = [tf.constant(a) for part in ("train", "validation") for a in data[part]]
+        stops = sorted({c for c in checkpoints if 0 < c < epochs} | {epochs})
+        pieces, done = [], 0
+        for stop in stops:
+            pieces.append(self._run(*tensors, tf.constant(stop - done)))
+            done = stop
+            if on_checkpoint is not None and stop in checkpoints:
+                on_checkpoint(stop, self.model)
+        history = {key: np.concatenate([p[i].numpy() for p in pieces]) for i, key in
+                   enumerate(("train_loss", "train_accuracy", "val_loss", "val_accuracy"))}
+        for best, variable in zip(self._best_weights, self.model.weights):
+            variable.assign(best)
+        first = int(self._epochs_to_100.numpy())
+        return dict(history, best_epoch=int(self._best_epoch.numpy()), epochs_to_100=None if first < 0 else first)
+
+
+def _log_loss(probabilities, y):
+    picked = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
+    return float(-np.mean(np.log(picked)))
+
+
+def _trained(config, protocol, seed, data, trainers, epochs, checkpoints=(), on_checkpoint=None):
+    """Build the seed's model, train it with the configuration's shared Trainer."""
+    keras.utils.set_random_seed(seed)
+    model, features, som = build_model(config, data["train"][0], seed, epochs)
+    key = (config, epochs)
+    if key not in trainers:
+        trainers[key] = Trainer(model, protocol.learning_rate)
+    trainer = trainers[key]
+    mapped = {part: (features(X), y) for part, (X, y) in data.items()}
+    history = trainer.fit(model.get_weights(), mapped, epochs, checkpoints, on_checkpoint)
+    return trainer.model, features, som, mapped, history
+
+
+def run_configuration(config, protocol, seed, trainers, checkpoints=(), on_checkpoint=None):
+    """Train one configuration on one seed.
+
+    ``trainers`` is a dict shared by the runs (see :class:`Trainer`);
+    ``checkpoints`` and ``on_checkpoint`` are passed to :meth:`Trainer.fit`.
+
+    Returns
+    -------
+    metrics : dict
+        JSON-ready numbers: test accuracy and log-loss, validation accuracy,
+        training accuracy at the kept epoch, epochs to 100% training accuracy
+        (None if never), the kept epoch, parameter counts and seconds.
+    details : dict
+        The trained model's weights and ``model`` (shared by the configuration's
+        seeds: reload the weights before using it), its ``features`` map, its
+        Kohonen map, the data and the training history, for figures.
+    """
+    start = time.perf_counter()
+    data = prepare_data(protocol, seed)
+    model, features, som, mapped, history = _trained(
+        config, protocol, seed, data, trainers, protocol.epochs, checkpoints, on_checkpoint)
+    probabilities = {part: model(X, training=False).numpy() for part, (X, _) in mapped.items()}
+    metrics = {
+        "seed": seed,
+        "test_accuracy": float(np.mean(probabilities["test"].argmax(axis=1) == mapped["test"][1])),
+        "test_log_loss": _log_loss(probabilities["test"], mapped["test"][1]),
+        "val_accuracy": float(np.mean(probabilities["validation"].argmax(axis=1) == mapped["validation"][1])),
+        "train_accuracy": float(np.mean(probabilities["train"].argmax(axis=1) == mapped["train"][1])),
+        "epochs_to_100": history["epochs_to_100"],
+        "best_epoch": history["best_epoch"],
+        "learned_parameters": learned_parameters(model, som),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "seconds": time.perf_counter() - start,
+    }
+    details = {"model": model, "weights": model.get_weights(), "features": features, "som": som,
+               "data": data, "history": history}
+    return metrics, details
+
+
+def run_classic(config, protocol, seed, trainers):
+    """Epochs to 100% training accuracy on the classic 194-point set (Lang & Witbrock 1988).
+
+    The whole set is the training set and there is no held-out data: the
+    measure is how many full-batch epochs, within ``protocol.classic_epochs``,
+    it takes to classify every point correctly (None if it never does).
+    """
+    X, y = two_spirals().train
+    data = {"train": (X.astype(np.float32) / SPIRAL_SCALE, y.astype(np.int32))}
+    data["validation"] = data["train"]
+    *_, history = _trained(config, protocol, seed, data, trainers, protocol.classic_epochs)
+    return {"seed": seed, "epochs_to_100": history["epochs_to_100"],
+            "final_train_accuracy": float(history["train_accuracy"][-1])}
+
+
+def run_all(configurations, protocol, seeds, keep_seed=None, checkpoints=(), on_checkpoint_for=None):
+    """Run every configuration on every seed.
+
+    Parameters
+    ----------
+    keep_seed : int, optional
+        Keep the trained models and histories of this seed (for figures).
+    checkpoints, on_checkpoint_for : sequence of int, dict
+        ``{configuration name: callback}``: called as ``callback(epoch, model)``
+        after each checkpoint epoch of the ``keep_seed`` run of that
+        configuration (e.g. to take snapshots of a SOM as it moves).
+
+    Returns
+    -------
+    runs : list of (Configuration, list of dict)
+        The metrics of every seed, per configuration.
+    kept : dict
+        ``{configuration name: details}`` for ``keep_seed``.
+    histories : dict
+        ``{configuration name: [history per seed]}``.
+    """
+    runs, kept, histories, trainers = [], {}, {}, {}
+    for config in configurations:
+        metrics = []
+        for seed in seeds:
+            callback = (on_checkpoint_for or {}).get(config.name) if seed == keep_seed else None
+            run, details = run_configuration(config, protocol, seed, trainers, checkpoints if callback else (), callback)
+            metrics.append(run)
+            histories.setdefault(config.name, []).append(details["history"])
+            if seed == keep_seed:
+                kept[config.name] = details
+        runs.append((config, metrics))
+    return runs, kept, histories
+
+
+def describe_difference(difference):
+    """Words for a paired difference: what its 95% interval allows one to say."""
+    if difference["ci_low"] > 0:
+        return "higher than"
+    if difference["ci_high"] < 0:
+        return "lower than"
+    return "not distinguishable from"
+
+
+def learned_parameters_of(config):
+    """Learned-parameter count of a configuration's model (built once on dummy data)."""
+    dummy = np.random.default_rng(0).uniform(-1.0, 1.0, size=(64, 2)).astype(np.float32)
+    model, _, som = build_model(config, dummy, seed=0, epochs=1)
+    return learned_parameters(model, som)
+
+
+def matched_pure_nn(config):
+    """A one-hidden-layer pure network with about as many learned parameters as ``config``.
+
+    With h tanh units on 2 inputs and 2 classes it has 5h + 2 parameters.
+    """
+    width = max(1, round((learned_parameters_of(config) - 2) / 5))
+    return Configuration(
+        f"pure_nn_matched_{config.name}",
+        f"pure NN, {width} hidden units: as many parameters as {config.name}",
+        "pure_nn", hidden=(width,),
+    )
+
+
+def spiral_configurations():
+    """The models compared in the spiral chapter, in the order of its table.
+
+    Returns
+    -------
+    main : list of Configuration
+    classic : list of Configuration
+        The subset run on the classic 194-point task.
+    """
+    small = Configuration("pure_nn", "pure NN, 8 hidden units", "pure_nn", hidden=(8,))
+    large = Configuration("pure_nn_16x16", "pure NN, 16 + 16 hidden units", "pure_nn", hidden=(16, 16))
+    pre_soft = Configuration("som_pre_soft", "SOM preprocessing: 10x10 map, soft output, 8 hidden units",
+                             "som_preprocessing", grid_shape=(10, 10), beta=30.0)
+    pre_hard = dataclasses.replace(pre_soft, name="som_pre_hard", output="hard",
+                                   description="SOM preprocessing: 10x10 map, hard output, 8 hidden units")
+    pre_chain = Configuration("som_pre_soft_1d", "SOM preprocessing: chain of 60 nodes, soft output",
+                              "som_preprocessing", grid_shape=(60,), beta=30.0, som_epochs=10)
+    interposed = Configuration("interposed", "8 units -> soft SOM 8x8 (Kohonen rule) -> 8 units",
+                               "interposed", grid_shape=(8, 8), beta=4.0)
+    interposed_chain = dataclasses.replace(interposed, name="interposed_1d", grid_shape=(64,),
+                                           description="8 units -> soft SOM chain of 64 (Kohonen rule) -> 8 units")
+    backprop = dataclasses.replace(interposed, name="interposed_backprop", embedding_update="backprop",
+                                   description="8 units -> soft SOM 8x8 (embedding by backprop) -> 8 units")
+    sweep = [dataclasses.replace(interposed, name=f"interposed_beta_{beta:g}", beta=beta,
+                                 description=f"interposed SOM 8x8, beta = {beta:g}") for beta in (1.0, 16.0)]
+    main = [small, large, pre_soft, pre_hard, pre_chain, interposed, interposed_chain, backprop, *sweep,
+            matched_pure_nn(pre_soft), matched_pure_nn(interposed)]
+    return main, [small, large, pre_soft, interposed]
