@@ -34,3 +34,12 @@ def test_unserialisable_data_writes_nothing(tmp_path):
     with pytest.raises(TypeError):
         write_json_atomically(path, {"x": object()})
     assert json.loads(path.read_text()) == [1]
+
+
+def test_new_files_are_readable_by_others(tmp_path):
+    path = tmp_path / "results.json"
+    write_text_atomically(path, "x")
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o640)
+    write_text_atomically(path, "y")
+    assert path.stat().st_mode & 0o777 == 0o640

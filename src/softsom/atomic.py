@@ -17,8 +17,11 @@ def write_text_atomically(path, text):
     crash or an interrupt leaves either the previous file or the new one.
     """
     path = Path(path)
+    # mkstemp makes the file private (0600); keep the old file's mode, or the usual 0644.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

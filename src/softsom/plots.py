@@ -117,5 +117,6 @@ def som_in_hidden_space(ax, activations, embedding, grid, y, basis):
     projected = (np.asarray(activations) - mean) @ components.T
     ax.scatter(projected[:, 0], projected[:, 1], c=y, cmap="RdBu_r", s=5, alpha=0.6, vmin=0, vmax=1)
     draw_map(ax, (np.asarray(embedding) - mean) @ components.T, grid, color="k", node_size=5, linewidth=0.6)
+    ax.set_aspect("auto")
     ax.set_xticks([])
     ax.set_yticks([])
