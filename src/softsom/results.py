@@ -6,7 +6,8 @@ Schema (version 1)::
       "schema_version": 1,
       "provenance": {
         "softsom", "tensorflow", "keras", "numpy", "python": versions,
-        "git_commit": str or null, "mode": "full" | "quick",
+        "git_commit": str or null ("+dirty" when tracked files had changes),
+        "mode": "full" | "quick",
         "machine": {"platform", "processor", "cpu_count"},
         "onednn": value of TF_ENABLE_ONEDNN_OPTS or null (TensorFlow's default, on)
       },
@@ -72,11 +73,13 @@ def _cpu_model():
 
 
 def _git_commit():
+    """HEAD's commit, with "+dirty" when tracked files have uncommitted changes."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.CalledProcessError):
         return None
 
