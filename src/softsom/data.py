@@ -10,6 +10,16 @@ import numpy as np
 __all__ = ["spiral_curve", "two_spirals", "Spirals"]
 
 
+def _check_curve(count_name, count, turns, noise):
+    """Validate a point count, a number of turns and a noise level."""
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+        raise ValueError(f"{count_name} must be a positive int; got {count!r}")
+    if not np.isfinite(turns) or turns <= 0:
+        raise ValueError(f"turns must be positive; got {turns!r}")
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be >= 0; got {noise!r}")
+
+
 def spiral_curve(n, *, turns=0.75, noise=0.03, seed=None):
     """Points scattered around an Archimedean spiral arc in R².
 
@@ -34,12 +44,7 @@ def spiral_curve(n, *, turns=0.75, noise=0.03, seed=None):
     t : ndarray of shape (n,)
         Each point's position along the curve, increasing.
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive int; got {n!r}")
-    if not np.isfinite(turns) or turns <= 0:
-        raise ValueError(f"turns must be positive; got {turns!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be >= 0; got {noise!r}")
+    _check_curve("n", n, turns, noise)
     rng = np.random.default_rng(seed)
     t = np.sort(rng.uniform(0.0, 1.0, size=n))
     angle = 2.0 * np.pi * turns * t
@@ -100,12 +105,7 @@ def two_spirals(n_per_class=None, *, turns=3.0, noise=0.0, seed=None, fractions=
         X, y = _spiral_arms(np.arange(97) / 96.0, 3.0)
         empty = (np.zeros((0, 2)), np.zeros(0, np.int64))
         return Spirals(train=(X, y), validation=empty, test=empty)
-    if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 1:
-        raise ValueError(f"n_per_class must be a positive int or None; got {n_per_class!r}")
-    if not np.isfinite(turns) or turns <= 0:
-        raise ValueError(f"turns must be positive; got {turns!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be >= 0; got {noise!r}")
+    _check_curve("n_per_class", n_per_class, turns, noise)
     fractions = np.asarray(fractions, dtype=np.float64)
     if fractions.shape != (3,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
         raise ValueError(f"fractions must be three non-negative shares summing to 1; got {fractions.tolist()}")
