@@ -189,3 +189,14 @@ def test_statistics():
 def test_configuration_settings_are_json_ready():
     settings = dataclasses.replace(INTERPOSED).settings()
     assert json.loads(json.dumps(settings)) == settings and settings["grid_shape"] == [3, 3]
+
+
+def test_comparison_tables(document):
+    compared = results.comparison(document)
+    assert list(compared) == ["pure_nn", "pre_hard"]
+    assert compared["pure_nn"]["difference"]["mean"] == 0.0
+    rows = results.comparison_rows(document)
+    assert [row["configuration"] for row in rows] == ["pure NN", "hard"]
+    assert rows[0]["Δ accuracy vs pure_nn"] == "" and "p = " in rows[1]["Δ accuracy vs pure_nn"]
+    classic = results.classic_rows(document)
+    assert classic[0]["reached 100%"].endswith("/2")

@@ -47,7 +47,7 @@ from .atomic import write_json_atomically
 
 __all__ = [
     "SCHEMA_VERSION", "TOLERANCE", "provenance", "document", "validate", "load", "save",
-    "summary", "paired_difference", "compare",
+    "summary", "paired_difference", "compare", "comparison", "comparison_rows", "classic_rows",
 ]
 
 SCHEMA_VERSION = 1
@@ -206,9 +206,11 @@ def summary(values, confidence=0.95):
 def paired_difference(a, b, confidence=0.95):
     """Mean of ``a - b`` over paired seeds, its Student-t interval and the paired t-test p-value."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    result = summary(a - b, confidence)
-    if np.all(a - b == 0):
-        result["p_value"] = 1.0
+    differences = a - b
+    result = summary(differences, confidence)
+    if np.allclose(differences, differences[0], rtol=0.0, atol=1e-12):
+        # No spread: the t statistic is 0/0 (no difference) or infinite.
+        result["p_value"] = 1.0 if abs(differences[0]) <= 1e-12 else 0.0
     else:
         result["p_value"] = float(stats.ttest_rel(a, b).pvalue)
     return result
@@ -263,3 +265,60 @@ def compare(new, committed):
                                         f"(tolerance {tolerance})")
     return problems
 
+
+
+def comparison(data, reference="pure_nn"):
+    """Per configuration: accuracy and log-loss summaries, and the paired accuracy
+    difference against ``reference`` (the same seeds).
+
+    Returns
+    -------
+    dict
+        ``{name: {"settings", "accuracy", "log_loss", "difference", "reached_100", "runs"}}``
+        in the file's order.
+    """
+    entries = {entry["settings"]["name"]: entry for entry in data["configurations"]}
+    baseline = [run["test_accuracy"] for run in entries[reference]["runs"]]
+    return {
+        name: {
+            "settings": entry["settings"],
+            "accuracy": summary(run["test_accuracy"] for run in entry["runs"]),
+            "log_loss": summary(run["test_log_loss"] for run in entry["runs"]),
+            "difference": paired_difference([run["test_accuracy"] for run in entry["runs"]], baseline),
+            "reached_100": sum(run["epochs_to_100"] is not None for run in entry["runs"]),
+            "runs": entry["runs"],
+        }
+        for name, entry in entries.items()
+    }
+
+
+def comparison_rows(data, reference="pure_nn"):
+    """The chapter's results table, one row (dict of formatted cells) per configuration."""
+    rows = []
+    for name, c in comparison(data, reference).items():
+        a, l, d = c["accuracy"], c["log_loss"], c["difference"]
+        rows.append({
+            "configuration": c["settings"]["description"],
+            "parameters": c["runs"][0]["learned_parameters"],
+            "test accuracy": f"{a['mean']:.3f} ± {a['std']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}]",
+            "test log-loss": f"{l['mean']:.3f} ± {l['std']:.3f}",
+            "100% train (runs)": f"{c['reached_100']}/{len(c['runs'])}",
+            f"Δ accuracy vs {reference}": "" if name == reference else
+                f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}], p = {d['p_value']:.2g}",
+        })
+    return rows
+
+
+def classic_rows(data):
+    """The classic task's table: how many runs reached 100% training accuracy, and how fast."""
+    rows = []
+    for entry in data["classic"]:
+        epochs = [run["epochs_to_100"] for run in entry["runs"]]
+        reached = [e for e in epochs if e is not None]
+        rows.append({
+            "configuration": entry["settings"]["description"],
+            "reached 100%": f"{len(reached)}/{len(epochs)}",
+            "median epochs (runs that reached it)": f"{np.median(reached):.0f}" if reached else "-",
+            "final training accuracy": f"{np.mean([run['final_train_accuracy'] for run in entry['runs']]):.3f}",
+        })
+    return rows
