@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import models
 from .data import two_spirals
 from .kohonen import KohonenSOM
 from .layers import SoftSOM
@@ -82,64 +83,46 @@ def prepare_data(protocol, seed):
     }
 
 
-def _dense(x, units, seed, first):
-    for i, width in enumerate(units, start=first):
-        init = keras.initializers.GlorotUniform(seed=seed * 1000 + i)
-        x = keras.layers.Dense(width, activation="tanh", kernel_initializer=init, name=f"hidden_{i}")(x)
-    return x
-
-
-def _classifier(x, seed):
-    init = keras.initializers.GlorotUniform(seed=seed * 1000 + 999)
-    return keras.layers.Dense(2, activation="softmax", kernel_initializer=init, name="classifier")(x)
-
-
-def _rescale(x, grid_shape):
-    scale = 1.0 / max(max(grid_shape) - 1, 1)
-    return keras.layers.Rescaling(scale, name="rescale")(x)
-
-
 def build_model(config, X_train, seed, epochs):
     """Build the configuration's Keras model for one seed (fitting its Kohonen map if any).
 
-    An interposed SOM's Kohonen schedule decays over ``epochs`` passes over ``X_train``.
+    The architectures are :mod:`softsom.models`'; SOM outputs are rescaled to
+    [0, 1]. An interposed SOM's Kohonen schedule decays over ``epochs`` passes
+    over ``X_train``.
 
     Returns
     -------
     model : keras.Model
-        Takes the raw inputs for soft outputs; for ``output="hard"`` it takes
-        the features returned by ``features``.
+        Takes the raw inputs, except for ``output="hard"``: it takes the
+        features returned by ``features``.
     features : callable
-        Maps raw inputs to the model's inputs (the identity, or the hard map).
+        Maps raw inputs to the model's inputs (the identity, or the hard map's
+        rescaled winner coordinates).
     som : KohonenSOM or None
     """
-    inputs = keras.Input((2,), name="inputs")
     features, som = (lambda X: X), None
     if config.family == "pure_nn":
-        x = _dense(inputs, config.hidden, seed, 1)
+        model = models.mlp(2, config.hidden, name=config.name, seed=seed)
     elif config.family == "som_preprocessing":
         som = KohonenSOM(config.grid_shape, random_state=seed).fit(X_train, epochs=config.som_epochs)
         if config.output == "soft":
-            x = SoftSOM.from_kohonen(som, config.beta, name="soft_som")(inputs)
+            model = models.som_preprocessing(som, config.beta, config.hidden, name=config.name,
+                                             seed=seed, rescale=True)
         else:
-            inputs = keras.Input((len(config.grid_shape),), name="winner_coords")
-            x, features = inputs, lambda X: som.transform(X).astype(np.float32)
-        x = _dense(_rescale(x, config.grid_shape), config.hidden, seed, 1)
+            scale = max(max(config.grid_shape) - 1, 1)
+            model = models.mlp(len(config.grid_shape), config.hidden, name=config.name, seed=seed)
+
+            def features(X):
+                return (som.transform(X) / scale).astype(np.float32)
     elif config.family == "interposed":
-        x = _dense(inputs, config.hidden, seed, 1)
-        x = SoftSOM(
-            config.grid_shape,
-            beta=config.beta,
-            embedding_update=config.embedding_update,
-            learning_rate=config.som_learning_rate,
-            decay_samples=epochs * len(X_train),
-            embedding_initializer=keras.initializers.RandomUniform(-1.0, 1.0, seed=seed),
-            name="soft_som",
-        )(x)
-        x = _dense(_rescale(x, config.grid_shape), config.hidden_after, seed, len(config.hidden) + 1)
+        model = models.interposed_som(
+            2, config.grid_shape, config.beta, config.hidden, config.hidden_after,
+            embedding_update=config.embedding_update, decay_samples=epochs * len(X_train),
+            learning_rate=config.som_learning_rate, name=config.name, seed=seed, rescale=True,
+        )
     else:
         raise ValueError(f"config.family must be pure_nn, som_preprocessing or interposed; got {config.family!r}")
-    return keras.Model(inputs, _classifier(x, seed), name=config.name), features, som
+    return model, features, som
 
 
 def learned_parameters(model, som=None):

@@ -86,7 +86,10 @@ def _check_seed(seed):
 
 
 class _Seeds:
-    """Distinct initializer seeds ``seed, seed + 1, ...`` (None: Keras' global RNG)."""
+    """Distinct initializer seeds ``1000 seed, 1000 seed + 1, ...`` (None: Keras' global RNG).
+
+    Spread by 1000 so that the models of seeds s and s + 1 share no initializer seed.
+    """
 
     def __init__(self, seed):
         self.seed = seed
@@ -96,13 +99,13 @@ class _Seeds:
         if self.seed is None:
             return "glorot_uniform"
         self.used += 1
-        return keras.initializers.GlorotUniform(seed=self.seed + self.used - 1)
+        return keras.initializers.GlorotUniform(seed=1000 * self.seed + self.used - 1)
 
     def uniform(self):
         if self.seed is None:
             return None
         self.used += 1
-        return keras.initializers.RandomUniform(-1.0, 1.0, seed=self.seed + self.used - 1)
+        return keras.initializers.RandomUniform(-1.0, 1.0, seed=1000 * self.seed + self.used - 1)
 
 
 def _dense_stack(x, units, activation, seeds, first_index):
@@ -160,8 +163,15 @@ def mlp(n_inputs, hidden_units=(16, 16), n_classes=2, activation="tanh", name="p
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
 
 
+def _rescaled(x, grid_shape, rescale):
+    """Grid coordinates run up to ``side - 1``; optionally bring them to [0, 1] for tanh layers."""
+    if not rescale:
+        return x
+    return keras.layers.Rescaling(1.0 / max(max(grid_shape) - 1, 1), name="rescale")(x)
+
+
 def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="tanh",
-                      name="som_preprocessing", seed=None):
+                      name="som_preprocessing", seed=None, rescale=False):
     """A fitted Kohonen map as a frozen soft SOM, followed by a small network.
 
     ``inputs -> soft_som -> hidden_1 ... -> classifier``: the ``soft_som``
@@ -182,6 +192,9 @@ def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="ta
     name : str, default "som_preprocessing"
     seed : int or None, default None
         Seeds the kernel initializers.
+    rescale : bool, default False
+        Divide the SOM's output by ``max(grid shape) - 1`` (a ``rescale``
+        layer), so that the next tanh layer sees values in [0, 1].
 
     Returns
     -------
@@ -203,13 +216,13 @@ def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="ta
     seeds = _Seeds(_check_seed(seed))
     inputs = keras.Input((som.n_features_in_,), name="inputs")
     x = SoftSOM.from_kohonen(som, beta, name="soft_som")(inputs)
-    x = _dense_stack(x, hidden_units, activation, seeds, first_index=1)
+    x = _dense_stack(_rescaled(x, som.grid_.shape, rescale), hidden_units, activation, seeds, first_index=1)
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
 
 
 def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden_units_after=(16,),
                    n_classes=2, embedding_update="kohonen", decay_samples=100_000, activation="tanh",
-                   name="interposed_som", seed=None, **som_options):
+                   name="interposed_som", seed=None, rescale=False, **som_options):
     """A soft SOM between Dense layers: ``hidden_1 ... -> soft_som -> ... -> classifier``.
 
     The SOM maps the activations of the last layer before it (``tanh``
@@ -239,6 +252,9 @@ def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden
     name : str, default "interposed_som"
     seed : int or None, default None
         Seeds the kernel initializers and the SOM's initial embedding.
+    rescale : bool, default False
+        Divide the SOM's output by ``max(grid_shape) - 1`` (a ``rescale``
+        layer), so that the next tanh layer sees values in [0, 1].
     **som_options
         Further :class:`~softsom.SoftSOM` arguments: ``learning_rate``,
         ``sigma``, ``neighbourhood``, ``embedding_initializer``.
@@ -278,5 +294,5 @@ def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden
         som_options["embedding_initializer"] = seeds.uniform()
     x = SoftSOM(grid_shape, beta=beta, embedding_update=embedding_update,
                 decay_samples=decay_samples, name="soft_som", **som_options)(x)
-    x = _dense_stack(x, after, activation, seeds, first_index=len(before) + 1)
+    x = _dense_stack(_rescaled(x, grid_shape, rescale), after, activation, seeds, first_index=len(before) + 1)
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
