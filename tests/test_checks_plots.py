@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from softsom.checks import gradient_check, markdown_table, naive_soft_som
 from softsom.ops import soft_som

@@ -14,6 +14,7 @@ Adam and then keeps the weights of the epoch with the lowest validation loss.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import keras
@@ -83,6 +84,15 @@ def prepare_data(protocol, seed):
     }
 
 
+def _identity(X):
+    return X
+
+
+def _hard_features(som, X):
+    """The hard map's output, winner coordinates rescaled to [0, 1] like the soft ones."""
+    return (som.transform(X) / max(max(som.grid_.shape) - 1, 1)).astype(np.float32)
+
+
 def build_model(config, X_train, seed, epochs):
     """Build the configuration's Keras model for one seed (fitting its Kohonen map if any).
 
@@ -100,7 +110,7 @@ def build_model(config, X_train, seed, epochs):
         rescaled winner coordinates).
     som : KohonenSOM or None
     """
-    features, som = (lambda X: X), None
+    features, som = _identity, None
     if config.family == "pure_nn":
         model = models.mlp(2, config.hidden, name=config.name, seed=seed)
     elif config.family == "som_preprocessing":
@@ -109,11 +119,8 @@ def build_model(config, X_train, seed, epochs):
             model = models.som_preprocessing(som, config.beta, config.hidden, name=config.name,
                                              seed=seed, rescale=True)
         else:
-            scale = max(max(config.grid_shape) - 1, 1)
             model = models.mlp(len(config.grid_shape), config.hidden, name=config.name, seed=seed)
-
-            def features(X):
-                return (som.transform(X) / scale).astype(np.float32)
+            features = functools.partial(_hard_features, som)
     elif config.family == "interposed":
         model = models.interposed_som(
             2, config.grid_shape, config.beta, config.hidden, config.hidden_after,
