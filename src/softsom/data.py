@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
+
+from .validation import check_positive_int
 
 __all__ = ["spiral_curve", "two_spirals", "Spirals"]
 
 
 def _check_curve(count_name, count, turns, noise):
     """Validate a point count, a number of turns and a noise level."""
-    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
-        raise ValueError(f"{count_name} must be a positive int; got {count!r}")
+    check_positive_int(count_name, count)
     if not np.isfinite(turns) or turns <= 0:
         raise ValueError(f"turns must be positive; got {turns!r}")
     if not np.isfinite(noise) or noise < 0:

@@ -18,12 +18,11 @@ data.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import tensorflow as tf
 
 from .grid import Grid
+from .validation import check_positive_int
 
 __all__ = ["KohonenSOM", "neighbourhood", "decay"]
 
@@ -69,10 +68,6 @@ def _check_pair(name, value, upper=None):
             bound = f"in (0, {upper}]" if upper is not None else "positive and finite"
             raise ValueError(f"{name} values must be {bound}; got {value!r}")
     return start, end
-
-
-def _is_positive_int(value):
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 1
 
 
 def _check_data(X, n_features=None):
@@ -200,11 +195,10 @@ class KohonenSOM:
         -------
         self
         """
-        if not _is_positive_int(epochs):
-            raise ValueError(f"epochs must be a positive int; got {epochs!r}")
+        epochs = check_positive_int("epochs", epochs)
         X = _check_data(X)
-        self._setup(X, default_horizon=int(epochs) * len(X))
-        for _ in range(int(epochs)):
+        self._setup(X, default_horizon=epochs * len(X))
+        for _ in range(epochs):
             self._train_pass(X)
         return self
 
@@ -251,11 +245,7 @@ class KohonenSOM:
                 f"neighbourhood must be one of {NEIGHBOURHOODS}; got {self.neighbourhood!r}"
             )
         if self.decay_samples is not None:
-            if not _is_positive_int(self.decay_samples):
-                raise ValueError(
-                    f"decay_samples must be a positive int or None; got {self.decay_samples!r}"
-                )
-            default_horizon = int(self.decay_samples)
+            default_horizon = check_positive_int("decay_samples", self.decay_samples)
         self.decay_samples_ = default_horizon
         self._rng = np.random.default_rng(self.random_state)
         self.n_features_in_ = X.shape[1]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 
 import keras
 import tensorflow as tf
 
 from .grid import Grid
-from .kohonen import NEIGHBOURHOODS, _check_pair, _is_positive_int, tf_decay, tf_neighbourhood
+from .kohonen import NEIGHBOURHOODS, _check_pair, tf_decay, tf_neighbourhood
 from .ops import soft_som
+from .validation import check_positive_int, check_positive_number
 
 __all__ = ["SoftSOM"]
 
@@ -73,28 +72,19 @@ class SoftSOM(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.grid = Grid(grid_shape)
-        if (
-            isinstance(beta, bool)
-            or not isinstance(beta, numbers.Real)
-            or not math.isfinite(beta)
-            or beta <= 0
-        ):
-            raise ValueError(f"beta must be a positive finite number; got {beta!r}")
         if embedding_update not in EMBEDDING_UPDATES:
             raise ValueError(
                 f"embedding_update must be one of {EMBEDDING_UPDATES}; got {embedding_update!r}"
             )
         if neighbourhood not in NEIGHBOURHOODS:
             raise ValueError(f"neighbourhood must be one of {NEIGHBOURHOODS}; got {neighbourhood!r}")
-        if not _is_positive_int(decay_samples):
-            raise ValueError(f"decay_samples must be a positive int; got {decay_samples!r}")
         default_sigma = (max(1.0, max(self.grid.shape) / 4), 0.5)
-        self.beta = float(beta)
+        self.beta = check_positive_number("beta", beta)
         self.embedding_update = embedding_update
         self.learning_rate = _check_pair("learning_rate", learning_rate, upper=1.0)
         self.sigma = _check_pair("sigma", default_sigma if sigma is None else sigma)
         self.neighbourhood = neighbourhood
-        self.decay_samples = int(decay_samples)
+        self.decay_samples = check_positive_int("decay_samples", decay_samples)
         self.embedding_initializer = keras.initializers.get(
             embedding_initializer or keras.initializers.RandomUniform(-1.0, 1.0)
         )

@@ -21,12 +21,11 @@ from the input, across the SOM), ``soft_som`` and ``classifier``.
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 
 from .grid import Grid
 from .layers import EMBEDDING_UPDATES, SoftSOM
+from .validation import check_positive_int, check_positive_number, is_int
 
 __all__ = ["mlp", "som_preprocessing", "interposed_som"]
 
@@ -34,28 +33,18 @@ __all__ = ["mlp", "som_preprocessing", "interposed_som"]
 # --- argument checks -----------------------------------------------------
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_positive_int(name, value):
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
-
-
 def _check_units(name, units):
     """A (possibly empty) tuple of positive ints."""
     if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
         raise ValueError(f"{name} must be a tuple of positive ints, e.g. (16,) or (); got {units!r}")
     units = tuple(units)
-    if not all(_is_int(u) and u >= 1 for u in units):
+    if not all(is_int(u) and u >= 1 for u in units):
         raise ValueError(f"{name} must be a tuple of positive ints, e.g. (16,) or (); got {units!r}")
     return tuple(int(u) for u in units)
 
 
 def _check_classes(n_classes):
-    if not _is_int(n_classes) or n_classes < 2:
+    if not is_int(n_classes) or n_classes < 2:
         raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}")
     return int(n_classes)
 
@@ -68,11 +57,6 @@ def _check_activation(activation):
     return activation
 
 
-def _check_beta(beta):
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not (0 < float(beta) < float("inf")):
-        raise ValueError(f"beta must be a positive finite number; got {beta!r}")
-
-
 def _check_name(name):
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string; got {name!r}")
@@ -80,7 +64,7 @@ def _check_name(name):
 
 
 def _check_seed(seed):
-    if seed is not None and (not _is_int(seed) or seed < 0):
+    if seed is not None and (not is_int(seed) or seed < 0):
         raise ValueError(f"seed must be None or a non-negative int; got {seed!r}")
     return seed
 
@@ -152,7 +136,7 @@ def mlp(n_inputs, hidden_units=(16, 16), n_classes=2, activation="tanh", name="p
     ValueError
         Naming the argument that is not valid.
     """
-    n_inputs = _check_positive_int("n_inputs", n_inputs)
+    n_inputs = check_positive_int("n_inputs", n_inputs)
     hidden_units = _check_units("hidden_units", hidden_units)
     n_classes = _check_classes(n_classes)
     activation = _check_activation(activation)
@@ -208,7 +192,7 @@ def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="ta
     """
     if not hasattr(som, "embedding_") or not hasattr(som, "grid_"):
         raise ValueError(f"som must be a fitted KohonenSOM (call fit first); got {som!r}")
-    _check_beta(beta)
+    check_positive_number("beta", beta)
     hidden_units = _check_units("hidden_units", hidden_units)
     n_classes = _check_classes(n_classes)
     activation = _check_activation(activation)
@@ -269,18 +253,18 @@ def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden
     ValueError
         Naming the argument that is not valid.
     """
-    n_inputs = _check_positive_int("n_inputs", n_inputs)
+    n_inputs = check_positive_int("n_inputs", n_inputs)
     try:
         Grid(grid_shape)
     except ValueError as err:
         raise ValueError(f"grid_shape: {err}") from None
-    _check_beta(beta)
+    check_positive_number("beta", beta)
     before = _check_units("hidden_units_before", hidden_units_before)
     after = _check_units("hidden_units_after", hidden_units_after)
     n_classes = _check_classes(n_classes)
     if embedding_update not in EMBEDDING_UPDATES:
         raise ValueError(f"embedding_update must be one of {EMBEDDING_UPDATES}; got {embedding_update!r}")
-    decay_samples = _check_positive_int("decay_samples", decay_samples)
+    decay_samples = check_positive_int("decay_samples", decay_samples)
     activation = _check_activation(activation)
     allowed = {"learning_rate", "sigma", "neighbourhood", "embedding_initializer"}
     unknown = sorted(set(som_options) - allowed)
