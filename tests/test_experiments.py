@@ -200,3 +200,13 @@ def test_comparison_tables(document):
     assert rows[0]["Δ accuracy vs pure_nn"] == "" and "p = " in rows[1]["Δ accuracy vs pure_nn"]
     classic = results.classic_rows(document)
     assert classic[0]["reached 100%"].endswith("/2")
+
+
+def test_som_snapshot(trainers):
+    from softsom.experiments import som_snapshot
+
+    _, details = run_configuration(INTERPOSED, TINY, 0, trainers)
+    X = details["data"]["train"][0]
+    hidden, embedding = som_snapshot(details["model"], X)
+    assert hidden.shape == (len(X), 4) and embedding.shape == (9, 4)
+    assert np.all(np.abs(hidden) <= 1.0)  # tanh activations

@@ -29,6 +29,7 @@ from .layers import SoftSOM
 __all__ = [
     "Protocol", "Configuration", "Trainer", "prepare_data", "build_model", "run_configuration",
     "run_classic", "run_all", "describe_difference", "spiral_configurations", "matched_pure_nn",
+    "som_snapshot",
 ]
 
 SPIRAL_SCALE = 6.5  # the spirals' outer radius: inputs are divided by it
@@ -416,3 +417,10 @@ def spiral_configurations():
     main = [small, large, pre_soft, pre_hard, pre_chain, interposed, interposed_chain, frozen, backprop,
             *sweep, matched_pure_nn(pre_soft), matched_pure_nn(interposed)]
     return main, [small, large, pre_soft, interposed, backprop]
+
+
+def som_snapshot(model, X):
+    """An interposed SOM as it is now: its layer's input activations for ``X`` and its embedding."""
+    layer = model.get_layer("soft_som")
+    hidden = keras.Model(model.inputs, layer.input)
+    return hidden(X).numpy(), layer.embedding.numpy().copy()
