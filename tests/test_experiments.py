@@ -10,7 +10,8 @@ from scipy import stats
 
 from softsom import results
 from softsom.experiments import (Configuration, Protocol, describe_difference, learned_parameters_of,
-                                 matched_pure_nn, prepare_data, run_classic, run_configuration)
+                                 matched_pure_nn, prepare_data, run_classic, run_configuration,
+                                 som_snapshot)
 
 TINY = Protocol(n_per_class=40, epochs=15, classic_epochs=5)
 PURE = Configuration("pure_nn", "pure NN", "pure_nn", hidden=(4,))
@@ -203,8 +204,6 @@ def test_comparison_tables(document):
 
 
 def test_som_snapshot(trainers):
-    from softsom.experiments import som_snapshot
-
     _, details = run_configuration(INTERPOSED, TINY, 0, trainers)
     X = details["data"]["train"][0]
     hidden, embedding = som_snapshot(details["model"], X)
