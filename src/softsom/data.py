@@ -6,18 +6,28 @@ import dataclasses
 
 import numpy as np
 
-from .validation import check_positive_int
+from .validation import check_non_negative_number, check_positive_int, check_positive_number, rng_from_seed
 
 __all__ = ["spiral_curve", "two_spirals", "Spirals"]
 
 
-def _check_curve(count_name, count, turns, noise):
-    """Validate a point count, a number of turns and a noise level."""
-    check_positive_int(count_name, count)
-    if not np.isfinite(turns) or turns <= 0:
-        raise ValueError(f"turns must be positive; got {turns!r}")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be >= 0; got {noise!r}")
+def _check_shape(turns, noise):
+    """Validate a number of turns (> 0) and a noise level (>= 0); return them as floats."""
+    return check_positive_number("turns", turns), check_non_negative_number("noise", noise)
+
+
+def _check_fractions(fractions):
+    """Return (train, validation, test) shares as floats, or raise ValueError naming fractions."""
+    try:
+        shares = np.asarray(fractions)
+        # Numbers only: np.asarray(..., dtype=float) would also accept "0.5" or True.
+        valid = (shares.dtype.kind in "iuf" and shares.shape == (3,)
+                 and bool(np.all(shares >= 0)) and bool(np.isclose(shares.sum(), 1.0)))
+    except ValueError:  # ragged nesting, which numpy cannot make an array of
+        valid = False
+    if not valid:
+        raise ValueError(f"fractions must be three non-negative shares summing to 1; got {fractions!r}")
+    return shares.astype(np.float64)
 
 
 def spiral_curve(n, *, turns=0.75, noise=0.03, seed=None):
@@ -44,8 +54,9 @@ def spiral_curve(n, *, turns=0.75, noise=0.03, seed=None):
     t : ndarray of shape (n,)
         Each point's position along the curve, increasing.
     """
-    _check_curve("n", n, turns, noise)
-    rng = np.random.default_rng(seed)
+    check_positive_int("n", n)
+    turns, noise = _check_shape(turns, noise)
+    rng = rng_from_seed("seed", seed)
     t = np.sort(rng.uniform(0.0, 1.0, size=n))
     angle = 2.0 * np.pi * turns * t
     X = (1.0 + t)[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
@@ -89,6 +100,7 @@ def two_spirals(n_per_class=None, *, turns=3.0, noise=0.0, seed=None, fractions=
     Parameters
     ----------
     n_per_class : int or None
+        Points per class, >= 1; None for the classic set.
     turns : float
         Turns of each arm, > 0 (generator only).
     noise : float
@@ -101,15 +113,15 @@ def two_spirals(n_per_class=None, *, turns=3.0, noise=0.0, seed=None, fractions=
     -------
     Spirals
     """
+    # Checked even for the classic set, which ignores them: a bad value is a mistake either way.
+    turns, noise = _check_shape(turns, noise)
+    fractions = _check_fractions(fractions)
+    rng = rng_from_seed("seed", seed)
     if n_per_class is None:
         X, y = _spiral_arms(np.arange(97) / 96.0, 3.0)
         empty = (np.zeros((0, 2)), np.zeros(0, np.int64))
         return Spirals(train=(X, y), validation=empty, test=empty)
-    _check_curve("n_per_class", n_per_class, turns, noise)
-    fractions = np.asarray(fractions, dtype=np.float64)
-    if fractions.shape != (3,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be three non-negative shares summing to 1; got {fractions.tolist()}")
-    rng = np.random.default_rng(seed)
+    check_positive_int("n_per_class", n_per_class)
     X, y = _spiral_arms(rng.uniform(0.0, 1.0, size=n_per_class), turns)
     X = X + rng.normal(scale=noise, size=X.shape)
     order = rng.permutation(len(X))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = ["Grid"]
+
+# The TensorFlow ops index nodes with int32 (and np.prod of larger shapes can
+# wrap around to a small or zero size).
+MAX_NODES = np.iinfo(np.int32).max
 
 
 class Grid:
@@ -20,7 +26,8 @@ class Grid:
     Parameters
     ----------
     shape : tuple of int
-        Number of nodes along each of the m >= 1 axes, each a positive int.
+        Number of nodes along each of the m >= 1 axes, each a positive int;
+        at most :data:`MAX_NODES` nodes in all.
 
     Attributes
     ----------
@@ -39,12 +46,14 @@ class Grid:
     """
 
     def __init__(self, shape):
-        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+        # An ordered sequence: a set or a dict would give the axes in an arbitrary order.
+        sequence = isinstance(shape, Sequence) and not isinstance(shape, (str, bytes))
+        if not (sequence or isinstance(shape, np.ndarray) and shape.ndim == 1):
             raise ValueError(
-                f"shape must be a tuple of positive ints, e.g. (10,) or (8, 8); got {shape!r}"
+                f"grid shape must be a tuple of positive ints, e.g. (10,) or (8, 8); got {shape!r}"
             )
         if len(shape) == 0:
-            raise ValueError("shape must have at least one axis; got ()")
+            raise ValueError("grid shape must have at least one axis; got ()")
         for size in shape:
             if (
                 isinstance(size, (bool, np.bool_))
@@ -52,11 +61,15 @@ class Grid:
                 or size < 1
             ):
                 raise ValueError(
-                    f"shape must be a tuple of positive ints; got {tuple(shape)!r}"
+                    f"grid shape must be a tuple of positive ints; got {tuple(shape)!r}"
                 )
         self.shape = tuple(int(size) for size in shape)
+        self.size = math.prod(self.shape)  # exact: Python ints do not wrap around
+        if self.size > MAX_NODES:
+            raise ValueError(
+                f"grid shape {self.shape} has {self.size} nodes; at most {MAX_NODES} are supported"
+            )
         self.dim = len(self.shape)
-        self.size = int(np.prod(self.shape))
         coords = np.stack(np.unravel_index(np.arange(self.size), self.shape), axis=1)
         self.coords = coords.astype(np.float32)
         self.coords.flags.writeable = False

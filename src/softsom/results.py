@@ -25,6 +25,11 @@ Schema (version 1)::
       ]
     }
 
+Seeds are distinct ints >= 0, and each "runs" list holds one run per seed, in
+the order of "seeds"; counts and epochs are ints >= 0, accuracies numbers in
+[0, 1], log-losses numbers >= 0. :func:`validate` (run by :func:`load` and
+:func:`save`) names the path of the first field that breaks these rules.
+
 Only per-run numbers are stored; means, intervals and paired differences are
 computed from them (:func:`summary`, :func:`paired_difference`). Timings are
 not stored: they are not reproducible, and the file must be.
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import subprocess
@@ -51,12 +57,47 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Number:
+    """A numeric field: an int (or any number if not ``integer``) in [low, high], or null if ``nullable``."""
+
+    integer: bool
+    low: float = 0.0
+    high: float = math.inf
+    nullable: bool = False
+
+    def __str__(self):
+        kind = "an int" if self.integer else "a number"
+        bound = f"in [{self.low:g}, {self.high:g}]" if math.isfinite(self.high) else f">= {self.low:g}"
+        return f"{kind} {bound}{' or null' if self.nullable else ''}"
+
+    def check(self, where, value):
+        """Raise ValueError naming ``where`` unless ``value`` is such a number."""
+        if value is None and self.nullable:
+            return
+        kinds = int if self.integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise ValueError(f"{where} has the wrong type: expected {self}; got {value!r}")
+        if not math.isfinite(value):  # JSON allows NaN and Infinity
+            raise ValueError(f"{where} is not finite: {value!r}")
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{where} is out of range: expected {self}; got {value!r}")
+
+
+COUNT = Number(integer=True)
+FRACTION = Number(integer=False, high=1.0)
 RUN_FIELDS = {
-    "seed": int, "test_accuracy": float, "test_log_loss": float, "val_accuracy": float,
-    "train_accuracy": float, "epochs_to_100": (int, type(None)), "best_epoch": int,
-    "learned_parameters": int, "trainable_parameters": int,
+    "seed": COUNT, "test_accuracy": FRACTION, "test_log_loss": Number(integer=False),
+    "val_accuracy": FRACTION, "train_accuracy": FRACTION,
+    "epochs_to_100": Number(integer=True, nullable=True), "best_epoch": COUNT,
+    "learned_parameters": COUNT, "trainable_parameters": COUNT,
 }
-CLASSIC_FIELDS = {"seed": int, "epochs_to_100": (int, type(None)), "final_train_accuracy": float}
+CLASSIC_FIELDS = {"seed": COUNT, "epochs_to_100": RUN_FIELDS["epochs_to_100"], "final_train_accuracy": FRACTION}
+SECTIONS = {"configurations": RUN_FIELDS, "classic": CLASSIC_FIELDS}
+PROVENANCE_FIELDS = ("softsom", "tensorflow", "keras", "numpy", "python", "mode", "machine")
+MODES = ("full", "quick")
 # Across machines, round-off (oneDNN, CPU features) changes individual runs; the
 # per-configuration means must still agree to within these.
 TOLERANCE = {"test_accuracy": 0.05, "test_log_loss": 0.10}
@@ -117,57 +158,85 @@ def _without(mapping, key):
     return {k: v for k, v in mapping.items() if k != key}
 
 
+def _get(where, mapping, key):
+    """``mapping[key]``, or a ValueError naming the missing field's path."""
+    if key not in mapping:
+        raise ValueError(f"{where}.{key} is missing" if where else f"{key} is missing")
+    return mapping[key]
+
+
+def _object(where, value):
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a JSON object; got {type(value).__name__}")
+    return value
+
+
+def _non_empty_list(where, value):
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{where} must be a non-empty list; got {value!r:.60}")
+    return value
+
+
+def _check_settings(where, settings):
+    """The configuration's settings: an object with a string name and description."""
+    _object(where, settings)
+    for key in ("name", "description"):
+        if not isinstance(_get(where, settings, key), str):
+            raise ValueError(f"{where}.{key} must be a string; got {settings[key]!r}")
+    return settings["name"]
+
+
 def _check_runs(where, runs, fields, seeds):
+    """One run per seed, in the order of ``seeds``, each with exactly ``fields``."""
     if not isinstance(runs, list):
-        raise ValueError(f"{where}.runs must be a list")
-    if [run.get("seed") if isinstance(run, dict) else None for run in runs] != seeds:
-        raise ValueError(f"{where}.runs must hold one run per seed, in the order of 'seeds'")
-    for i, run in enumerate(runs):
-        for field, kind in fields.items():
-            if field not in run:
-                raise ValueError(f"{where}.runs[{i}].{field} is missing")
-            value = run[field]
-            if isinstance(value, bool) or not isinstance(value, kind if kind is not float else (int, float)):
-                raise ValueError(f"{where}.runs[{i}].{field} has the wrong type: {value!r}")
-            if isinstance(value, float) and not np.isfinite(value):
-                raise ValueError(f"{where}.runs[{i}].{field} is not finite: {value!r}")
+        raise ValueError(f"{where} must be a list; got {type(runs).__name__}")
+    if len(runs) != len(seeds):
+        raise ValueError(f"{where} has {len(runs)} runs, but seeds has {len(seeds)}: one run per seed")
+    for i, (run, seed) in enumerate(zip(runs, seeds)):
+        at = f"{where}[{i}]"
+        _object(at, run)
+        for field, number in fields.items():
+            number.check(f"{at}.{field}", _get(at, run, field))
+        if run["seed"] != seed:
+            raise ValueError(f"{at}.seed is {run['seed']}, but seeds[{i}] is {seed}: runs follow the order of seeds")
         extra = set(run) - set(fields)
         if extra:
-            raise ValueError(f"{where}.runs[{i}] has unknown fields {sorted(extra)}")
+            raise ValueError(f"{at} has unknown fields {sorted(extra)}")
 
 
 def validate(data):
-    """Raise ValueError naming the first field that does not follow the schema."""
-    if not isinstance(data, dict):
-        raise ValueError("the results file must hold a JSON object")
+    """Return ``data`` if it follows the schema, else raise ValueError naming the first wrong field.
+
+    The message starts with the field's path, e.g. ``configurations[2].runs[0].test_accuracy``.
+    """
+    _object("the results file", data)
     for field in ("schema_version", "provenance", "protocol", "seeds", "configurations", "classic"):
-        if field not in data:
-            raise ValueError(f"field '{field}' is missing")
+        _get("", data, field)
     if data["schema_version"] != SCHEMA_VERSION:
         raise ValueError(f"schema_version is {data['schema_version']!r}, expected {SCHEMA_VERSION}")
-    for field in ("softsom", "tensorflow", "keras", "numpy", "python", "mode", "machine"):
-        if field not in data["provenance"]:
-            raise ValueError(f"provenance.{field} is missing")
-    if data["provenance"]["mode"] not in ("full", "quick"):
-        raise ValueError(f"provenance.mode must be 'full' or 'quick'; got {data['provenance']['mode']!r}")
-    seeds = data["seeds"]
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise ValueError("seeds must be a non-empty list of ints")
-    for section, fields in (("configurations", RUN_FIELDS), ("classic", CLASSIC_FIELDS)):
-        entries = data[section]
-        if not isinstance(entries, list) or not entries:
-            raise ValueError(f"{section} must be a non-empty list")
-        names = []
-        for i, entry in enumerate(entries):
+    provenance = _object("provenance", data["provenance"])
+    for field in PROVENANCE_FIELDS:
+        _get("provenance", provenance, field)
+    if provenance["mode"] not in MODES:
+        raise ValueError(f"provenance.mode must be one of {MODES}; got {provenance['mode']!r}")
+    _object("protocol", data["protocol"])
+    seeds = _non_empty_list("seeds", data["seeds"])
+    first_use = {}
+    for i, seed in enumerate(seeds):
+        COUNT.check(f"seeds[{i}]", seed)
+        if seed in first_use:
+            raise ValueError(f"seeds[{i}] repeats seeds[{first_use[seed]}] ({seed}): runs are paired by seed")
+        first_use[seed] = i
+    for section, fields in SECTIONS.items():
+        names = {}
+        for i, entry in enumerate(_non_empty_list(section, data[section])):
             where = f"{section}[{i}]"
-            if not isinstance(entry, dict) or "settings" not in entry or "runs" not in entry:
-                raise ValueError(f"{where} needs 'settings' and 'runs'")
-            if "name" not in entry["settings"]:
-                raise ValueError(f"{where}.settings.name is missing")
-            names.append(entry["settings"]["name"])
-            _check_runs(where, entry["runs"], fields, seeds)
-        if len(set(names)) != len(names):
-            raise ValueError(f"{section} has duplicate names")
+            _object(where, entry)
+            name = _check_settings(f"{where}.settings", _get(where, entry, "settings"))
+            if name in names:
+                raise ValueError(f"{where}.settings.name {name!r} is already used by {section}[{names[name]}]")
+            names[name] = i
+            _check_runs(f"{where}.runs", _get(where, entry, "runs"), fields, seeds)
     return data
 
 
@@ -182,8 +251,8 @@ def load(path):
     if not path.is_file():
         raise ValueError(f"results file {path} is missing")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"results file {path} is not valid JSON: {err}") from None
     try:
         return validate(data)

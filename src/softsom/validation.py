@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["is_int", "check_positive_int", "check_positive_number"]
+import numpy as np
+
+__all__ = ["is_int", "check_positive_int", "check_positive_number", "check_non_negative_number",
+           "rng_from_seed"]
 
 
 def is_int(value):
@@ -20,8 +23,33 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def _check_real(name, value, requirement, accept):
+    """Return ``value`` as a float if it is a real number (not a bool) that ``accept``s."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not accept(value):
+        raise ValueError(f"{name} must be {requirement}; got {value!r}")
+    return float(value)
+
+
 def check_positive_number(name, value):
     """Return ``value`` as a positive finite float, or raise ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
-    return float(value)
+    return _check_real(name, value, "a positive finite number", lambda v: 0 < v < math.inf)
+
+
+def check_non_negative_number(name, value):
+    """Return ``value`` as a finite float >= 0, or raise ValueError naming ``name``."""
+    return _check_real(name, value, "a finite number >= 0", lambda v: 0 <= v < math.inf)
+
+
+def rng_from_seed(name, seed):
+    """``np.random.default_rng(seed)``, or a ValueError naming ``name`` for a seed it rejects.
+
+    NumPy's own errors (a TypeError from ``SeedSequence`` for ``"abc"`` or
+    ``1.5``, "expected non-negative integer" for ``-1``) do not say which
+    argument was wrong.
+    """
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{name} must be None, a non-negative int or a numpy Generator; got {seed!r} ({err})"
+        ) from None
