@@ -1,6 +1,7 @@
 import numpy as np
 
-from softsom.checks import gradient_check, markdown_table, naive_soft_som
+from softsom.checks import gradient_check, naive_soft_som
+from softsom.tables import markdown_table
 from softsom.ops import soft_som
 from softsom.plots import plane
 

@@ -6,8 +6,9 @@ import numpy as np
 import tensorflow as tf
 
 from .ops import soft_som
+from .tables import markdown_table  # noqa: F401  (stress.py still imports it from here)
 
-__all__ = ["gradient_check", "naive_soft_som", "markdown_table"]
+__all__ = ["gradient_check", "naive_soft_som"]
 
 ARGUMENTS = ("points", "embedding", "coords", "beta")
 
@@ -60,14 +61,3 @@ def gradient_check(n_cases=8, seed=0):
             row[name] = float(np.abs(analytic - numeric).max() / max(np.abs(numeric).max(), 1e-12))
         rows.append(row)
     return rows
-
-
-def markdown_table(rows, formats=None):
-    """A Markdown table of a list of dicts (same keys), for ``IPython.display.Markdown``."""
-    formats = formats or {}
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = [format(row[c], formats.get(c, "")) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,12 +36,16 @@ import nbformat
 import papermill
 import yaml
 
-from .atomic import write_json_atomically
+from . import reproduce, walltime
+from .atomic import write_json_atomically, write_text_atomically
+from .validation import check_positive_number
 
 KERNEL = "softsom"
 BOOK_FILES = ("_config.yml", "_toc.yml")
 BOOK_DIRS = ("book",)
 VENDOR_DIR = "_vendor"
+# Generated at build time from the build itself; listed in _toc.yml, absent from book/.
+REPRODUCE_PAGE = "book/reproduce.md"
 INJECTED_TAG = "injected-parameters"
 
 
@@ -67,7 +72,10 @@ def toc_notebooks(root):
     toc_path = Path(root) / "_toc.yml"
     if not toc_path.is_file():
         raise RunnerError(f"no table of contents at {toc_path}")
-    toc = yaml.safe_load(toc_path.read_text())
+    try:
+        toc = yaml.safe_load(toc_path.read_text())
+    except yaml.YAMLError as err:
+        raise RunnerError(f"{toc_path} is not valid YAML: {err}") from None
 
     def files(node):
         if isinstance(node, dict):
@@ -82,6 +90,8 @@ def toc_notebooks(root):
 
     notebooks = []
     for entry in files(toc):
+        if f"{entry}.md" == REPRODUCE_PAGE:
+            continue  # written at build time
         candidates = [Path(entry)] if Path(entry).suffix else [
             Path(f"{entry}{suffix}") for suffix in (".ipynb", ".md")
         ]
@@ -94,23 +104,34 @@ def toc_notebooks(root):
 
 
 def parse_parameter(text):
-    """``[notebook:]name=value`` with a Python literal value (strings may be bare)."""
+    """``[notebook:]name=value`` with a Python literal value (strings may be bare, unless they
+    start like a literal: a digit, sign, bracket or quote)."""
     target, sep, value = text.partition("=")
     if not sep or not target:
         raise RunnerError(f"parameter {text!r} must look like name=value or notebook:name=value")
     notebook, _, name = target.rpartition(":")
     if not name.isidentifier():
         raise RunnerError(f"parameter name {name!r} in {text!r} is not a Python identifier")
+    if not value:
+        raise RunnerError(f"parameter {name!r} in {text!r} has no value (write {name}='' for an empty string)")
     try:
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError):
+        # A value that starts like a number, list, dict or quoted string is a typo ("[1, 2"), not a bare string.
+        if value.lstrip().startswith(tuple("[({'\"+-0123456789")):
+            raise RunnerError(
+                f"parameter {name!r}: {value!r} is not a valid Python literal (quote it if it is meant as a string)"
+            ) from None
         parsed = value
     return notebook or None, name, parsed
 
 
 def notebook_parameters(notebook, parameters, quick):
     """The parameters to inject into ``notebook``, checked against its parameters cell."""
-    declared = papermill.inspect_notebook(str(notebook))
+    try:
+        declared = papermill.inspect_notebook(str(notebook))
+    except Exception as err:  # nbformat and papermill raise many kinds for a malformed file
+        raise RunnerError(f"cannot read the parameters of {notebook}: {type(err).__name__}: {err}") from None
     if "quick" not in declared:
         raise RunnerError(
             f"{notebook} has no `quick` in a cell tagged 'parameters' "
@@ -279,8 +300,21 @@ def timing_table(runs):
     return "\n".join(lines)
 
 
+def check_writable(out_root, stage_dir):
+    """Create ``stage_dir`` and make sure files can be written there, before any notebook runs."""
+    try:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=stage_dir).close()
+    except OSError as err:
+        raise RunnerError(f"cannot write to the output folder {out_root} (--out): {err}") from None
+
+
 def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=900, build_html=True):
     """Execute the chapters and build the book; return the process exit status."""
+    try:
+        timeout = check_positive_number("timeout", timeout)
+    except ValueError as err:
+        raise RunnerError(f"{err} (seconds allowed per cell)") from None
     root = Path(root).resolve()
     out_root = Path(out_root).resolve() if out_root is not None else root
     stage_dir = out_root / "_build" / "executed"
@@ -298,6 +332,7 @@ def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=90
     for target, name, _ in parsed:
         if target is not None and target not in stems:
             raise RunnerError(f"parameter {target}:{name} names no notebook being run")
+    check_writable(out_root, stage_dir)
     runs = execute(root, notebooks, stage_dir, parsed, quick=quick, timeout=timeout)
     write_json_atomically(
         stage_dir / "timings.json",
@@ -307,6 +342,8 @@ def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=90
     index = None
     if build_html and not failures:
         stage(root, stage_dir)
+        write_text_atomically(stage_dir / REPRODUCE_PAGE,
+                              reproduce.page(runs, walltime.load(root / walltime.RECORDS)))
         index = build(stage_dir, out_root)
     print(f"\n{timing_table(runs)}", flush=True)
     if failures:
@@ -331,8 +368,6 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="folder that receives _build/ (default: the project root)")
     parser.add_argument("--no-build", action="store_true", help="execute the notebooks, do not build the HTML")
     args = parser.parse_args(argv)
-    if args.timeout <= 0:
-        parser.error("--timeout must be positive")
     try:
         return run(
             root=args.root, out_root=args.out, quick=args.quick, only=args.only, parameters=args.parameter,
