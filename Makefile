@@ -15,16 +15,23 @@ MATHJAX := _vendor/mathjax/es5/tex-mml-chtml.js
 export TF_CPP_MIN_LOG_LEVEL := 3
 
 SYSTEM_TOOLS := $(VENV)/.system-tools
+BROWSER := $(VENV)/.browser
+# Runs a command, prints its wall time and records it for the "Reproduce this book" page.
+TIMED = $(PY) -m softsom.walltime
 
-.PHONY: book test reproduce venv mathjax clean
+.PHONY: book test bench reproduce venv mathjax clean
 
 ## book: execute every chapter (full mode) and build the HTML into _build/html
 book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
-	$(PY) -m softsom.runner
+	$(TIMED) "make book" -- $(PY) -m softsom.runner
 
-## test: unit tests, every notebook executed by papermill, the book built with -W -n
-test: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
-	$(PY) -m pytest
+## test: unit tests, every notebook executed by papermill, the book built with -W -n, a browser check
+test: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS) $(BROWSER)
+	$(TIMED) "make test" -- $(PY) -m pytest
+
+## bench: the performance benchmarks; rewrites results/bench.json (the book's Performance appendix)
+bench: $(INSTALLED)
+	$(PY) -m benchmarks
 
 ## reproduce: rerun the spiral experiments (full) and rewrite results/spiral.json on purpose
 reproduce: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
@@ -46,6 +53,12 @@ $(INSTALLED): requirements.txt pyproject.toml
 $(SYSTEM_TOOLS): $(INSTALLED)
 	@command -v dot >/dev/null || { echo "installing graphviz"; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends graphviz; }
+	touch $@
+
+## Debian's chromium, which the browser tests drive headless (through Playwright)
+$(BROWSER): $(INSTALLED)
+	@command -v chromium >/dev/null || { echo "installing chromium"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
 	touch $@
 
 ## mathjax: MathJax 3 from npm, served by the book itself (no CDN)

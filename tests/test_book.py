@@ -11,6 +11,7 @@ from softsom.runner import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = toc_notebooks(ROOT)
+BOOK_PAGES = ["book/intro", "book/reproduction", "book/reproduce", "book/cite", "book/bibliography"]
 pytestmark = pytest.mark.book
 
 
@@ -21,7 +22,7 @@ def page(built_book, source):
 def test_index_and_every_page_exist(built_book):
     html = built_book / "html"
     assert (html / "index.html").is_file()
-    for entry in ["book/intro", "book/bibliography", *map(str, CHAPTERS)]:
+    for entry in [*BOOK_PAGES, *map(str, CHAPTERS)]:
         assert (html / Path(entry).with_suffix(".html")).is_file(), entry
 
 
@@ -53,6 +54,38 @@ def test_numbers_in_prose_are_glued(built_book, chapter):
         if cell.cell_type == "markdown":
             bare = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|\{glue:text\}`[^`]*`|`[^`]*`", "", cell.source, flags=re.S)
             assert not re.search(r"\d\.\d{2,}", bare), f"typed number in {chapter}: {bare[:200]}"
+
+
+def test_prose_pages_glue_every_number(built_book):
+    for source in sorted((ROOT / "book").glob("*.md")):
+        bare = re.sub(r"```.*?```|\$\$.*?\$\$|\$[^$]*\$|\{glue:text\}`[^`]*`|`[^`]*`", "",
+                      source.read_text(), flags=re.S)
+        assert not re.search(r"\d\.\d{2,}", bare), f"typed number in {source.name}"
+        text = page(built_book, source.relative_to(ROOT))
+        assert "{glue" not in text and "glue:text" not in text, source.name
+
+
+def test_reproduction_report_covers_every_slide_claim(built_book):
+    text = re.sub(r"<[^>]+>", "", page(built_book, "book/reproduction"))
+    # One numbered row per claim of the slides: 16 about the method, 3 results.
+    rows = re.findall(r"^(\d+)$", text, flags=re.M)
+    assert [int(r) for r in rows] == list(range(1, 20))
+    assert "not reproduced" not in text, "a chapter no longer reproduces a claim: update the report"
+    linked = page(built_book, "book/reproduction")
+    for chapter in CHAPTERS[:6]:  # the six chapters that reproduce the slides
+        assert f"{chapter.stem}.html#" in linked, f"the report links nowhere into {chapter.stem}"
+
+
+def test_reproduce_page_describes_this_build(built_book):
+    text = re.sub(r"<[^>]+>", "", page(built_book, "book/reproduce"))
+    timings = json.loads((built_book / "executed" / "timings.json").read_text())
+    for run in timings:
+        assert f"{run['notebook']}" in text and f"{run['seconds']:.1f}" in text
+    for package in ("tensorflow-cpu", "jupyter-book", "papermill"):
+        assert re.search(rf"{package}\s+\d", text), package
+    assert "make book" in text and "make test" in text
+    assert re.search(r"[0-9a-f]{40}", text), "no git commit on the page"
+    assert "logical cores" in text
 
 
 def test_rendered_glue_values_match_the_notebook(built_book):
@@ -98,6 +131,15 @@ def test_no_log_noise_or_injected_parameters_on_pages(built_book):
 def test_citations_resolve(built_book):
     text = (built_book / "html" / "book" / "bibliography.html").read_text()
     assert "Kohonen" in text and "Self-organized formation" in text
+
+
+def test_bibliography_lists_every_reference(built_book):
+    bib = (ROOT / "book" / "references.bib").read_text()
+    titles = re.findall(r"^\s*title\s*=\s*\{(.+)\},?$", bib, flags=re.M)
+    text = re.sub(r"<[^>]+>|[{}]", "", (built_book / "html" / "book" / "bibliography.html").read_text())
+    for title in titles:
+        words = re.sub(r"[{}]|\\.", "", title).split()[:3]
+        assert " ".join(words) in text, f"{title} is not in the bibliography: cite it or drop it"
 
 
 def test_timings_recorded(built_book):
