@@ -150,7 +150,9 @@ INSPECT_JS = r"""
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0;
   };
-  const hidden = el => el.closest('details:not([open]), [hidden], .toggle-hidden') !== null;
+  // Collapsed on purpose: closed details and toggles, and the header's dropdown menus
+  // (the launch buttons' Binder and Colab logos sit in one until it is opened).
+  const hidden = el => el.closest('details:not([open]), [hidden], .toggle-hidden, .dropdown-menu') !== null;
 
   // Text nodes a reader sees, outside code, scripts and typeset maths.
   // Sphinx's search summaries quote the page source, TeX included: not typesetting.
