@@ -6,7 +6,6 @@ import numpy as np
 import tensorflow as tf
 
 from .ops import soft_som
-from .tables import markdown_table  # noqa: F401  (stress.py still imports it from here)
 
 __all__ = ["gradient_check", "naive_soft_som"]
 

@@ -1,0 +1,551 @@
+r"""Numerical stress grid of the soft SOM op: extreme ``beta``, scales and special points.
+
+:func:`stress_grid` evaluates :func:`~softsom.ops.soft_som` and its gradients
+with respect to all four arguments over every combination of
+
+* ``beta`` in :data:`BETAS` (1e-4 ... 1e6),
+* input scale in :data:`SCALES` (1e-6 ... 1e4; points and embedding are
+  multiplied by it, the integer grid coordinates are not),
+* dtype float32 and float64,
+* the special cases in :data:`CASES` (see :func:`stress_case`),
+
+and compares each cell with an independent long-double reference
+(:func:`reference_soft_som`) evaluated on the *same, already rounded* inputs,
+so that the errors measure the op, not the rounding of the data to float32
+(that limit is documented in ``ops.py`` and tested in ``tests/test_ops.py``).
+The op runs inside ``tf.function``, forward and backward, as in training.
+``python -m softsom.stress`` prints the tables of :func:`format_stress_tables`.
+
+Errors and bounds
+-----------------
+``β R`` below is ``beta`` times the extent ``R`` of the map (the largest
+distance of a node from the mean node), the size of the logits before the
+nearest node's is subtracted. The op forms the squared-distance differences
+in float64 whatever the dtype (step 1 of its stable formulation), so its
+logits carry an error of about ``eps64 β R``. That matters only where nodes
+share the weight, i.e. on a Voronoi boundary, and there it is below what
+rounding the *data* to float64 already does to the output.
+
+Forward error
+    ``max |out - reference|`` divided by the coords' range (largest per-axis
+    range, 1 if all coords are equal). Bound (:func:`forward_bound`):
+    ``FORWARD_ULPS * eps(dtype) + eps64 β R``, the contract's "a few ulps of
+    the logits that matter" made explicit: 2 ulps is the contract's measured
+    float32 maximum (2e-7 = 1.7 ulps). Only the exact ties of the "boundary"
+    case at ``β R ~ 2e10`` exceed that (3.6e-7), by the ``eps64 β R`` term.
+
+Gradient error
+    For the loss ``L = sum(U * out)`` with fixed random weights ``U``:
+    ``max |analytic - reference|`` over an argument's entries, divided by
+    its largest reference entry, floored at :data:`GRADIENT_FLOOR` of the
+    argument's *natural scale*: what the gradient reaches when nodes share
+    the weight (up to factors of order one), ``β span u`` for points and
+    embedding, ``u`` for coords and ``span u min(1/β, scale)`` for ``beta``,
+    with ``u = sum_b max|U_b|`` and ``span`` the coords' range. Smaller
+    gradients are cancellations (duplicated nodes pulling opposite ways;
+    one-hot weights, where ``out - g_nearest`` is rounding) or ``exp(-z)``
+    tails; their absolute error is a few ``eps`` of the natural scale
+    whatever their size, which relative to themselves means nothing. Bound
+    (:func:`gradient_bound`): ``GRADIENT_TOLERANCE[dtype]`` plus the
+    ``eps64 β R`` logit error, as a fraction of the natural scale.
+
+Reference gradients
+    Central differences of the long-double reference, all entries of an
+    argument in one batched evaluation. The step is a power of two (so
+    ``x ± h`` is exact in long double) near ``cbrt(eps_ld)`` times the length
+    on which the loss varies (``min(1/β, scale)`` for points and embedding,
+    ``beta`` for beta; coords, in which the loss is linear, get a long step),
+    and at least 8 long-double ulps of the largest input. A gradient is
+    *compared* only where central differences are trustworthy; the others
+    are reported as not compared ("n/a"), with the reason:
+
+    * ``"kink"``: a point exactly on a node (the "on node" case), for the
+      gradients with respect to points and embedding. The distance is not
+      differentiable there; the op returns a subgradient, checked in
+      ``tests/test_ops.py``.
+    * ``"unresolved"``: the reference's error estimate, the change of the
+      central differences from step ``h`` to ``2h`` (relative as above),
+      exceeds :data:`REFERENCE_FRACTION` of the bound. None on x86-64, where
+      long double has a 64-bit mantissa; where it is plain float64, some
+      float64 cells will be.
+
+NaN and Inf are counted in the op's output and in all four gradients of every
+cell, compared or not.
+
+Beyond the grid
+    Two nodes much closer to each other than to the mean node (a tight
+    cluster in a wide map) break this error model: the float64 ``dq`` then
+    carries an absolute error ``eps64 R^2`` that the op divides by the small
+    distances, and its float32 backward pass takes the second node's term
+    from centred float32 products. ``tests/test_stress.py`` keeps failing
+    examples of both (``test_close_pair_far_from_the_mean_node``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from .checks import ARGUMENTS
+from .tables import markdown_table
+from .ops import soft_som
+
+__all__ = [
+    "BETAS", "SCALES", "DTYPES", "CASES", "FAR", "FORWARD_ULPS", "GRADIENT_FLOOR", "GRADIENT_TOLERANCE",
+    "REFERENCE_FRACTION", "StressRow", "stress_case", "reference_soft_som", "forward_bound",
+    "gradient_bound", "evaluate_cell", "stress_grid", "format_stress_tables", "main",
+]
+
+BETAS = (1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
+SCALES = (1e-6, 1e-3, 1.0, 1e3, 1e4)
+DTYPES = (np.float32, np.float64)
+CASES = ("random", "on node", "boundary", "far", "duplicate nodes", "K = 1", "m = 1", "m = 3")
+FAR = 1e4
+"""How far the "far" points are from the map, in units of the scale (as in tests/test_ops.py)."""
+
+EPS64 = float(np.finfo(np.float64).eps)
+EPS_REFERENCE = float(np.finfo(np.longdouble).eps)
+"""Of the reference: 1.1e-19 for the 80-bit long double of x86-64."""
+
+FORWARD_ULPS = 2
+"""Forward bound, in ulps of the dtype, besides the ``eps64 β R`` term."""
+
+GRADIENT_TOLERANCE = {np.float32: 4e-6, np.float64: 1e-9}
+"""Gradient bound besides the ``eps64 β R`` term. float32: the contract in ops.py
+(within 4e-6 of the largest entry). float64: what the reference resolves, not the
+op's accuracy: its central differences are good to ~2e-11 (``eps_ld ** (2/3)``
+times the curvature), and a comparison needs 1/REFERENCE_FRACTION times that."""
+
+GRADIENT_FLOOR = 1e-2
+"""The largest gradient entry is floored at this fraction of its natural scale.
+Measured: absolute errors are below 0.3 eps32 of the natural scale, so relative to
+1% of it float32 stays within 4e-6."""
+
+REFERENCE_FRACTION = 0.1
+"""A gradient is compared only where the reference's estimated error is below this
+fraction of the bound, so that the reference's own error cannot hide or fake a failure."""
+
+_POINTS_PER_CASE = 6
+
+
+# --- the cases --------------------------------------------------------------
+
+
+def _base_map(rng):
+    """A 4 x 3 map in 3-d with integer grid coords; columns 0 and 1 are mirror images.
+
+    Nodes sit at x in {-0.5, 0.5, 1.5, 2.5}, y in {0, 1, 2}, with small random
+    heights z, equal in columns x = -0.5 and x = 0.5 so that every point with
+    x = 0 is *exactly* equidistant from a mirrored pair of nodes, in any
+    precision and at any scale (negation is exact). The mean node is at
+    x = 1, so the op's centred products do not see the symmetry.
+    """
+    heights = 0.1 * rng.normal(size=(4, 3))
+    heights[0] = heights[1]
+    embedding = np.stack([np.repeat([-0.5, 0.5, 1.5, 2.5], 3), np.tile([0.0, 1.0, 2.0], 4),
+                          heights.ravel()], axis=-1)
+    coords = np.stack(np.meshgrid(np.arange(4.0), np.arange(3.0), indexing="ij"), -1).reshape(-1, 2)
+    return embedding, coords
+
+
+def _unit_rows(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def stress_case(case, scale, seed=0):
+    """Points, embedding, coords and loss weights of one case, in float64.
+
+    Parameters
+    ----------
+    case : str
+        One of :data:`CASES`:
+
+        * ``"random"``: points spread over the map (K = 12, n = 3, m = 2).
+        * ``"on node"``: points exactly on four of the nodes.
+        * ``"boundary"``: points on the plane x = 0, exactly equidistant
+          from the two nearest nodes (a mirrored pair).
+        * ``"far"``: points :data:`FAR` scales away from the map, half of
+          them in random directions from a node, half on the plane x = 0
+          (far *and* on a boundary).
+        * ``"duplicate nodes"``: two identical rows in the embedding (with
+          different coords), points around them.
+        * ``"K = 1"``: a single node.
+        * ``"m = 1"``, ``"m = 3"``: 1-d and 3-d grid coords for the 12 nodes.
+    scale : float
+        Multiplies points and embedding (not coords).
+    seed : int
+        The same seed gives the same geometry at every scale.
+
+    Returns
+    -------
+    points [B, n], embedding [K, n], coords [K, m], loss_weights [B, m] : ndarray
+    """
+    if case not in CASES:
+        raise ValueError(f"case must be one of {CASES}; got {case!r}")
+    rng = np.random.default_rng(seed)
+    embedding, coords = _base_map(rng)
+    size = _POINTS_PER_CASE
+    spread = np.c_[rng.uniform(-1.0, 3.0, size), rng.uniform(-0.5, 2.5, size), 0.1 * rng.normal(size=size)]
+    on_plane = np.c_[np.zeros(size), rng.uniform(-0.5, 2.5, size), 0.1 * rng.normal(size=size)]
+    points = spread
+    if case == "on node":
+        points = embedding[[0, 4, 7, 11]]
+    elif case == "boundary":
+        points = on_plane
+    elif case == "far":
+        half = size // 2
+        away = embedding[rng.integers(0, 12, half)] + FAR * _unit_rows(rng.normal(size=(half, 3)))
+        # Moved along -y or +y, points on the plane x = 0 stay on it and the
+        # mirrored pair of the first or last row stays nearest: exact ties.
+        along = on_plane[:half] + FAR * np.c_[np.zeros(half), (-1.0) ** np.arange(1, half + 1), np.zeros(half)]
+        points = np.r_[away, along]
+    elif case == "duplicate nodes":
+        embedding[6] = embedding[5]
+        points = embedding[5] + 0.3 * rng.normal(size=(size, 3))
+    elif case == "K = 1":
+        embedding, coords = embedding[:1], coords[:1]
+    elif case == "m = 1":
+        coords = np.arange(12.0)[:, None]
+    elif case == "m = 3":
+        coords = np.stack(np.meshgrid(np.arange(3.0), np.arange(2.0), np.arange(2.0), indexing="ij"),
+                          -1).reshape(-1, 3)
+    loss_weights = rng.normal(size=(len(points), coords.shape[1]))
+    return points * scale, embedding * scale, coords, loss_weights
+
+
+# --- the long-double reference ------------------------------------------------
+
+
+def reference_soft_som(points, embedding, coords, beta):
+    """Soft SOM in long double, batched over a leading axis of S samples.
+
+    Independent of the op's formulation (no matrix product, no centring):
+    the excess distances ``e_v = d_v - d_u`` over the nearest node ``u`` come
+    from the exact identity ``d_v^2 - d_u^2 = (l_v - l_u) . (l_v + l_u - 2p)``,
+    so they keep their relative precision for points far away or near a tie;
+    the softmax is shifted to the nearest node (logits ``-beta e <= 0``) and
+    written with ``expm1`` around the uniform weights,
+    ``out = mean(g) + sum_v y_v (g_v - mean(g)) / (K + sum_u y_u)`` with
+    ``y_v = expm1(-beta e_v)``, so that small ``beta e`` keep their precision
+    too (central differences need it).
+
+    Parameters
+    ----------
+    points : ndarray [S or 1, B, n]
+    embedding : ndarray [S or 1, K, n]
+    coords : ndarray [S or 1, K, m]
+    beta : ndarray [S or 1]
+
+    Returns
+    -------
+    centred_output : ndarray [S, B, m]
+        ``out - mean(coords)``.
+    coords_mean : ndarray [S or 1, 1, m]
+    """
+    points, embedding, coords, beta = (np.asarray(x, np.longdouble) for x in (points, embedding, coords, beta))
+    nodes = embedding[:, None]  # [S, 1, K, n]
+    distances = np.sqrt(((points[:, :, None] - nodes) ** 2).sum(-1))  # [S, B, K]
+    nearest = distances.argmin(-1)[..., None]  # [S, B, 1]
+    nearest_node = np.take_along_axis(nodes, nearest[..., None], axis=2)  # [S, B, 1, n]
+    nearest_distance = np.take_along_axis(distances, nearest, axis=2)
+    difference = ((nodes - nearest_node) * (nodes + nearest_node - 2 * points[:, :, None])).sum(-1)
+    denominator = distances + nearest_distance
+    # 0/0 only where the point is on both nodes: equal distances.
+    excess = np.where(denominator > 0, difference / np.where(denominator > 0, denominator, 1), 0)
+    y = np.expm1(-beta[:, None, None] * excess)
+    coords_mean = coords.mean(axis=1, keepdims=True)
+    centred = np.einsum("sbk,skm->sbm", y, coords - coords_mean)
+    return centred / (coords.shape[1] + y.sum(-1))[..., None], coords_mean
+
+
+def _reference_loss(args, loss_weights):
+    """``sum(U * out)`` per sample, as the (centred part, mean part) pair."""
+    centred, coords_mean = reference_soft_som(*args)
+    return (centred * loss_weights).sum((-1, -2)), (coords_mean * loss_weights.sum(0)).sum((-1, -2))
+
+
+def _central_differences(args, loss_weights, index, step):
+    """Reference d loss / d args[index] at steps ``step`` and ``2 step``, all entries at once."""
+    base = np.asarray(args[index])
+    size = base.size
+    offsets = np.concatenate([s * step * np.eye(size, dtype=np.longdouble) for s in (1, -1, 2, -2)])
+    stacked = [a[None] for a in args]
+    stacked[index] = (base.reshape(-1) + offsets).reshape(4 * size, *base.shape)
+    parts = [np.broadcast_to(part, (4 * size,)).reshape(4, size) for part in _reference_loss(stacked, loss_weights)]
+    # Each part is differenced on its own: the mean part is exactly constant
+    # unless coords move, and adding it first would round the change.
+    at_h, at_2h = (sum(part[i] - part[i + 1] for part in parts) for i in (0, 2))
+    return at_h / (2 * step), at_2h / (4 * step)
+
+
+def _power_of_two_step(target, largest_input):
+    """A power of two near ``target``, and at least 8 long-double ulps of the largest input."""
+    step = max(target, 8 * float(np.spacing(np.longdouble(largest_input))))
+    return np.longdouble(2.0) ** math.ceil(math.log2(step))
+
+
+# --- bounds -------------------------------------------------------------------
+
+
+def forward_bound(dtype, beta, extent):
+    """Forward error bound relative to the coords' range: ``FORWARD_ULPS eps(dtype) + eps64 beta R``."""
+    return FORWARD_ULPS * float(np.finfo(dtype).eps) + EPS64 * beta * extent
+
+
+def gradient_bound(dtype, beta, extent, natural_ratio=1.0):
+    """Gradient error bound relative to the (floored) largest entry.
+
+    ``GRADIENT_TOLERANCE[dtype] + eps64 beta R natural_ratio``: the op's logit
+    error ``eps64 beta R`` moves the gradient by that fraction of its natural
+    scale, and ``natural_ratio`` (natural scale / floored largest entry, at
+    most ``1 / GRADIENT_FLOOR``) expresses it relative to the largest entry.
+    """
+    return GRADIENT_TOLERANCE[dtype] + EPS64 * beta * extent * natural_ratio
+
+
+# --- the grid -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StressRow:
+    """One cell of the grid: a case at one ``beta``, scale and dtype.
+
+    ``gradient_errors[argument]`` is None where the gradient was not compared,
+    and ``not_compared[argument]`` then says why (``"kink"`` or
+    ``"unresolved"``). ``gradient_bounds`` and ``reference_errors`` (the
+    reference's estimated error, relative as the gradient error) are given
+    for every argument but kinks.
+    """
+
+    dtype: str
+    case: str
+    beta: float
+    scale: float
+    nonfinite: int
+    forward_error: float
+    forward_bound: float
+    gradient_errors: dict
+    gradient_bounds: dict
+    reference_errors: dict
+    not_compared: dict
+
+    def compared(self):
+        """(argument, error, bound) of the gradients that were compared."""
+        return [(name, error, self.gradient_bounds[name])
+                for name, error in self.gradient_errors.items() if error is not None]
+
+    @property
+    def ok(self):
+        """Finite everywhere and every error within its bound."""
+        return (self.nonfinite == 0 and self.forward_error <= self.forward_bound
+                and all(error <= bound for _, error, bound in self.compared()))
+
+
+def _output_and_gradients(points, embedding, coords, beta, loss_weights):
+    with tf.GradientTape() as tape:
+        tape.watch([points, embedding, coords, beta])
+        out = soft_som(points, embedding, coords, beta)
+        loss = tf.reduce_sum(out * loss_weights)
+    return out, tape.gradient(loss, [points, embedding, coords, beta])
+
+
+_COMPILED = {}
+
+
+def _compiled(dtype):
+    """The op's forward and backward pass as one graph per dtype (fast to call 240 times)."""
+    if dtype not in _COMPILED:
+        matrix = tf.TensorSpec([None, None], dtype)
+        _COMPILED[dtype] = tf.function(_output_and_gradients,
+                                       input_signature=[matrix, matrix, matrix, tf.TensorSpec([], dtype), matrix])
+    return _COMPILED[dtype]
+
+
+def _gradient_scales(beta, scale, spread, loss_weights):
+    """Per argument: natural scale of the gradient and length on which the loss varies."""
+    u = float(np.abs(loss_weights).max(axis=1).sum())
+    natural = [beta * spread * u, beta * spread * u, u, spread * u * min(1 / beta, scale)]
+    # The loss is linear in coords: no truncation error, so a long step.
+    lengths = [min(1 / beta, scale), min(1 / beta, scale), 2.0**-10 / EPS_REFERENCE ** (1 / 3) * spread, beta]
+    return natural, lengths
+
+
+def evaluate_cell(points, embedding, coords, loss_weights, beta, dtype, scale, case="custom"):
+    """Evaluate the op on one set of inputs and compare it with the reference.
+
+    The building block of :func:`stress_grid`, usable on any data.
+
+    Parameters
+    ----------
+    points [B, n], embedding [K, n], coords [K, m], loss_weights [B, m] : ndarray
+        Float64 values; all but the loss weights are rounded to ``dtype``
+        first, and the reference sees the rounded values.
+    beta : float
+    dtype : {np.float32, np.float64}
+    scale : float
+        The data's length scale (the spacing of the nodes near the points):
+        sets the central-difference steps and the natural scale of the
+        gradient with respect to ``beta``.
+    case : str
+        Label for the row.
+
+    Returns
+    -------
+    StressRow
+    """
+    data = [np.asarray(x).astype(dtype) for x in (points, embedding, coords)]
+    rounded_beta = dtype(beta)
+    out, grads = _compiled(dtype)(*data, rounded_beta, np.asarray(loss_weights).astype(dtype))
+    out, grads = out.numpy(), [g.numpy() for g in grads]
+    nonfinite = sum(int(np.size(x) - np.isfinite(x).sum()) for x in [out, *grads])
+
+    args = [x.astype(np.longdouble) for x in data] + [np.longdouble(rounded_beta)]
+    weights = np.asarray(loss_weights, np.longdouble)
+    centred, coords_mean = reference_soft_som(*[a[None] for a in args[:3]], args[3][None])
+    spread = float(np.ptp(data[2], axis=0).max()) or 1.0
+    extent = float(np.linalg.norm(data[1] - data[1].astype(np.float64).mean(0), axis=1).max())
+    forward_error = float(np.abs(out - (centred[0] + coords_mean[0])).max()) / spread
+
+    natural, lengths = _gradient_scales(beta, scale, spread, loss_weights)
+    largest_input = [float(np.abs(np.r_[data[0].ravel(), data[1].ravel()]).max())] * 2 + [
+        float(np.abs(data[2]).max()), float(rounded_beta)]
+    on_node = bool((args[0][:, None] == args[1][None]).all(-1).any())
+    errors, bounds, reference_errors, not_compared = {}, {}, {}, {}
+    for index, name in enumerate(ARGUMENTS):
+        if on_node and name in ("points", "embedding"):
+            errors[name], not_compared[name] = None, "kink"
+            continue
+        step = _power_of_two_step(EPS_REFERENCE ** (1 / 3) * lengths[index], largest_input[index])
+        at_h, at_2h = (g.reshape(grads[index].shape) for g in _central_differences(args, weights, index, step))
+        denominator = max(float(np.abs(at_h).max()), GRADIENT_FLOOR * natural[index])
+        bounds[name] = gradient_bound(dtype, beta, extent, natural[index] / denominator)
+        reference_errors[name] = float(np.abs(at_h - at_2h).max()) / denominator
+        if reference_errors[name] > REFERENCE_FRACTION * bounds[name]:
+            errors[name], not_compared[name] = None, "unresolved"
+        else:
+            errors[name] = float(np.abs(grads[index] - at_h).max()) / denominator
+    return StressRow(
+        dtype=np.dtype(dtype).name, case=case, beta=float(beta), scale=float(scale), nonfinite=nonfinite,
+        forward_error=forward_error, forward_bound=forward_bound(dtype, beta, extent),
+        gradient_errors=errors, gradient_bounds=bounds, reference_errors=reference_errors,
+        not_compared=not_compared)
+
+
+def stress_grid(betas=BETAS, scales=SCALES, dtypes=DTYPES, cases=CASES, seed=0):
+    """Evaluate the op and its gradients over betas x scales x dtypes x cases.
+
+    The full grid takes about 10 s on two cores.
+
+    Parameters
+    ----------
+    betas, scales : sequence of float
+    dtypes : sequence of {np.float32, np.float64}
+    cases : sequence of str
+        Names from :data:`CASES`.
+    seed : int
+        Geometry of the cases (the same at every scale, beta and dtype).
+
+    Returns
+    -------
+    list of StressRow
+        One per cell, in the order dtype, case, beta, scale.
+    """
+    return [evaluate_cell(*stress_case(case, scale, seed), beta, dtype, scale, case)
+            for dtype in dtypes for case in cases for beta in betas for scale in scales]
+
+
+# --- report ---------------------------------------------------------------------
+
+
+def _worst_table(rows, value):
+    """Markdown table: one row per beta, one column per scale, the worst ``value`` over the cell."""
+    betas = sorted({r.beta for r in rows})
+    scales = sorted({r.scale for r in rows})
+    table = []
+    for beta in betas:
+        line = {"β": f"{beta:.0e}"}
+        for scale in scales:
+            line[f"scale {scale:.0e}"] = value([r for r in rows if r.beta == beta and r.scale == scale])
+        table.append(line)
+    return markdown_table(table)
+
+
+def _worst_forward(cell):
+    return f"{max(r.forward_error for r in cell):.1e}"
+
+
+def _worst_gradient(cell):
+    compared = [e for r in cell for e in r.gradient_errors.values() if e is not None]
+    skipped = sum(len(r.not_compared) for r in cell)
+    text = f"{max(compared):.1e}" if compared else "n/a"
+    return f"{text} ({skipped} n/a)" if skipped else text
+
+
+def format_stress_tables(rows):
+    """The grid as Markdown: worst forward and gradient errors per (beta, scale), per dtype.
+
+    Each table cell is the worst error over the cases (and, for gradients,
+    the four arguments) at that beta and scale; "(k n/a)" counts the
+    (case, argument) gradients not compared there. A summary gives the
+    cells within bounds, the NaN/Inf count and the worst errors and
+    error/bound ratios per dtype; a last table the gradients not compared.
+
+    Parameters
+    ----------
+    rows : list of StressRow
+        From :func:`stress_grid`.
+
+    Returns
+    -------
+    str
+        Markdown, for printing or ``IPython.display.Markdown``.
+    """
+    dtypes = list(dict.fromkeys(r.dtype for r in rows))
+    parts, summary = [], []
+    for dtype in dtypes:
+        of_dtype = [r for r in rows if r.dtype == dtype]
+        compared = [(error, bound) for r in of_dtype for _, error, bound in r.compared()]
+        parts += [f"**{dtype}: forward error** (relative to the coords' range; "
+                  f"bound {FORWARD_ULPS} eps + eps64·β·R)",
+                  _worst_table(of_dtype, _worst_forward),
+                  f"**{dtype}: gradient error** (relative to the largest entry; "
+                  f"bound {GRADIENT_TOLERANCE[np.dtype(dtype).type]:.0e} + eps64·β·R·natural scale / largest entry)",
+                  _worst_table(of_dtype, _worst_gradient)]
+        summary.append({
+            "dtype": dtype,
+            "cells": len(of_dtype),
+            "within bounds": sum(r.ok for r in of_dtype),
+            "NaN/Inf": sum(r.nonfinite for r in of_dtype),
+            "worst forward": f"{max(r.forward_error for r in of_dtype):.1e}",
+            "forward / bound": f"{max(r.forward_error / r.forward_bound for r in of_dtype):.2f}",
+            "worst gradient": f"{max(e for e, _ in compared):.1e}" if compared else "n/a",
+            "gradient / bound": f"{max(e / b for e, b in compared):.2f}" if compared else "n/a",
+            "gradients compared": f"{len(compared)} of {4 * len(of_dtype)}",
+        })
+    parts += ["**Summary**", markdown_table(summary)]
+    skipped = {}
+    for r in rows:
+        for name, reason in r.not_compared.items():
+            skipped.setdefault((reason, r.dtype, r.case, name), []).append(r)
+    if skipped:
+        cells_per_case = len({(r.beta, r.scale) for r in rows})
+        parts += ["**Gradients not compared** (kink: points on a node, not differentiable there; "
+                  "unresolved: the reference's central differences not accurate enough)",
+                  markdown_table([
+                      {"reason": reason, "dtype": dtype, "case": case, "argument": name,
+                       "(β, scale)": "all" if len(cell) == cells_per_case
+                       else ", ".join(f"({r.beta:.0e}, {r.scale:.0e})" for r in cell)}
+                      for (reason, dtype, case, name), cell in skipped.items()])]
+    return "\n\n".join(parts)
+
+
+def main():
+    """Print the stress tables (``python -m softsom.stress``)."""
+    print(format_stress_tables(stress_grid()))
+
+
+if __name__ == "__main__":
+    main()
