@@ -1,0 +1,7 @@
+"""The softsom benchmark suite: ``python -m benchmarks`` (``make bench``).
+
+Measures the soft SOM op against a matrix product and a broadcast
+implementation (time and peak memory) and the Kohonen training loops against
+MiniSom, and writes ``results/bench.json`` (schema: :mod:`softsom.bench`).
+See ``benchmarks/README.md``.
+"""

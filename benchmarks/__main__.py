@@ -1,0 +1,90 @@
+"""``python -m benchmarks [--quick] [--output PATH]``: run the suite, print the table, write the JSON.
+
+Full mode writes ``results/bench.json``; ``--quick`` runs tiny shapes only
+to check that the suite works (a few seconds of measuring) and needs
+``--output``, so that it never overwrites the real results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+# Before TensorFlow is imported (also by the memory subprocesses, which inherit it).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from softsom.bench import SCHEMA_VERSION, bench_table, save_bench  # noqa: E402
+from softsom.results import provenance  # noqa: E402
+
+from .kohonen import kohonen_figures  # noqa: E402
+from .op import memory_figures, time_figures  # noqa: E402
+from .settings import FULL, QUICK  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "results" / "bench.json"
+
+
+def parse_args(argv):
+    """The command line as (settings, output path); ValueError names a bad argument."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shapes: check that the suite runs")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"where to write the JSON (default {DEFAULT_OUTPUT.relative_to(ROOT)}; "
+                             "required with --quick)")
+    args = parser.parse_args(argv)
+    if args.quick and args.output is None:
+        raise ValueError("--output is required with --quick, so that results/bench.json keeps full-mode figures")
+    output = (args.output or DEFAULT_OUTPUT).resolve()
+    if output.is_dir():
+        raise ValueError(f"--output must be a file path, not a directory: {output}")
+    if not output.parent.is_dir():
+        raise ValueError(f"--output's directory does not exist: {output.parent}")
+    return (QUICK if args.quick else FULL), output
+
+
+def total_memory_bytes():
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def document(settings, figures):
+    """The results document (schema: :mod:`softsom.bench`) with this run's provenance."""
+    run = provenance(settings.mode)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "mode": settings.mode,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": run["git_commit"],
+        "machine": {
+            "cpu_model": run["machine"]["processor"],
+            "logical_cores": run["machine"]["cpu_count"],
+            "total_memory_bytes": total_memory_bytes(),
+            "platform": run["machine"]["platform"],
+        },
+        "versions": {**{name: run[name] for name in ("python", "softsom", "tensorflow", "keras", "numpy")},
+                     "minisom": metadata.version("minisom")},
+        "figures": figures,
+    }
+
+
+def main(argv=None):
+    settings, output = parse_args(sys.argv[1:] if argv is None else argv)
+    start = time.perf_counter()
+    figures = []
+    for name, part in (("op timings", time_figures), ("peak memory", memory_figures),
+                       ("Kohonen training", kohonen_figures)):
+        part_start = time.perf_counter()
+        figures += part(settings)
+        print(f"{name}: {time.perf_counter() - part_start:.0f} s", file=sys.stderr, flush=True)
+    data = document(settings, figures)
+    save_bench(output, data)
+    print(bench_table(data))
+    print(f"\n{settings.mode} run: {time.perf_counter() - start:.0f} s; written to {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""``results/bench.json``: the benchmark suite's schema, its writer and its readers.
+
+``python -m benchmarks`` (``make bench``) measures the soft SOM op and the
+Kohonen training loops and writes the file with :func:`save_bench`; the book
+reads it with :func:`load_bench` and shows it with :func:`bench_table`.
+
+Schema (version 1)::
+
+    {
+      "schema_version": 1,
+      "mode": "full" | "quick",
+      "date": ISO 8601 UTC time of the run,
+      "git_commit": str or null ("+dirty" when tracked files had changes),
+      "machine": {"cpu_model": str, "logical_cores": int, "total_memory_bytes": int,
+                  "platform": str},
+      "versions": {"python", "softsom", "tensorflow", "keras", "numpy", "minisom": str},
+      "figures": [
+        {"id": str (unique), "section": str, "description": str, "unit": str,
+         "repeats": int,
+         "min", "median", "max": float, or null when skipped,
+         "target": null or {"comparison": "<=" | ">=", "value": float,
+                            "checked_against": str},
+         "met": bool (median against the target), or null without a target or when skipped,
+         "skipped": null, or why the figure was not measured}, ...
+      ]
+    }
+
+Every figure is a statistic over ``repeats`` repeated measurements; a target
+is met when the median satisfies it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_json_atomically
+
+__all__ = ["SCHEMA_VERSION", "figure", "skipped_figure", "validate", "save_bench", "load_bench",
+           "bench_table"]
+
+SCHEMA_VERSION = 1
+MODES = ("full", "quick")
+COMPARISONS = {"<=": lambda value, bound: value <= bound, ">=": lambda value, bound: value >= bound}
+TOP_LEVEL = {"schema_version": int, "mode": str, "date": str, "git_commit": (str, type(None)),
+             "machine": dict, "versions": dict, "figures": list}
+MACHINE_FIELDS = {"cpu_model": str, "logical_cores": int, "total_memory_bytes": int, "platform": str}
+VERSION_FIELDS = ("python", "softsom", "tensorflow", "keras", "numpy", "minisom")
+FIGURE_FIELDS = {"id": str, "section": str, "description": str, "unit": str, "repeats": int,
+                 "min": (float, type(None)), "median": (float, type(None)), "max": (float, type(None)),
+                 "target": (dict, type(None)), "met": (bool, type(None)), "skipped": (str, type(None))}
+
+
+def figure(figure_id, section, description, unit, values, target=None):
+    """A measured figure: min / median / max of ``values``, judged against ``target``.
+
+    Parameters
+    ----------
+    figure_id : str
+        Unique key, e.g. ``"op/4096x400x64/function/ratio_to_matmul_fwd_bwd"``.
+    section, description, unit : str
+        Grouping, one-line meaning and unit (``"ms"``, ``"x"``, ``"MiB"``, ...).
+    values : sequence of float
+        One value per repeat, at least one.
+    target : (str, float, str) or None
+        ``(comparison, value, checked_against)``: e.g. ``("<=", 3.0, "matmul_fwd_bwd")``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"figure {figure_id}: values must be a non-empty list of finite numbers; got {values!r}")
+    median = float(np.median(values))
+    record = _record(figure_id, section, description, unit, repeats=int(values.size),
+                     low=float(values.min()), median=median, high=float(values.max()), target=target)
+    if record["target"] is not None:
+        record["met"] = COMPARISONS[record["target"]["comparison"]](median, record["target"]["value"])
+    return record
+
+
+def skipped_figure(figure_id, section, description, unit, reason, target=None):
+    """A figure that was not measured, with the reason (e.g. a tensor too large for memory)."""
+    if not reason:
+        raise ValueError(f"figure {figure_id}: a skipped figure needs a reason")
+    record = _record(figure_id, section, description, unit, repeats=0, low=None, median=None, high=None,
+                     target=target)
+    record["skipped"] = str(reason)
+    return record
+
+
+def _record(figure_id, section, description, unit, *, repeats, low, median, high, target):
+    if target is not None:
+        comparison, value, checked_against = target
+        if comparison not in COMPARISONS:
+            raise ValueError(f"figure {figure_id}: target comparison must be one of {sorted(COMPARISONS)}; "
+                             f"got {comparison!r}")
+        target = {"comparison": comparison, "value": float(value), "checked_against": str(checked_against)}
+    return {"id": str(figure_id), "section": str(section), "description": str(description), "unit": str(unit),
+            "repeats": repeats, "min": low, "median": median, "max": high,
+            "target": target, "met": None, "skipped": None}
+
+
+# --- validation -------------------------------------------------------------
+
+
+def _check_type(where, value, kind):
+    """``value`` must be one of the types ``kind``; a float may be given as an int, and must be finite."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool):  # a bool is an int to Python, but no count or number here
+        ok = bool in kinds
+    elif float in kinds and isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is not finite: {value!r}")
+        ok = True
+    else:
+        ok = isinstance(value, kinds)
+    if not ok:
+        raise ValueError(f"{where} has the wrong type: {value!r}")
+
+
+def _check_fields(where, mapping, fields):
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{where} must be a JSON object")
+    for field, kind in fields.items():
+        if field not in mapping:
+            raise ValueError(f"{where}.{field} is missing")
+        _check_type(f"{where}.{field}", mapping[field], kind)
+    extra = set(mapping) - set(fields)
+    if extra:
+        raise ValueError(f"{where} has unknown fields {sorted(extra)}")
+
+
+def _check_figure(where, fig):
+    _check_fields(where, fig, FIGURE_FIELDS)
+    target = fig["target"]
+    if target is not None:
+        _check_fields(f"{where}.target", target,
+                      {"comparison": str, "value": float, "checked_against": str})
+        if target["comparison"] not in COMPARISONS:
+            raise ValueError(f"{where}.target.comparison must be one of {sorted(COMPARISONS)}; "
+                             f"got {target['comparison']!r}")
+    stats = [fig[key] for key in ("min", "median", "max")]
+    if fig["skipped"] is not None:
+        if any(s is not None for s in stats) or fig["met"] is not None or fig["repeats"] != 0:
+            raise ValueError(f"{where} is skipped but has measurements (min/median/max, met, repeats)")
+        return
+    if any(s is None for s in stats):
+        raise ValueError(f"{where}: min, median and max must be numbers unless the figure is skipped")
+    if fig["repeats"] < 1:
+        raise ValueError(f"{where}.repeats must be >= 1; got {fig['repeats']}")
+    if not stats[0] <= stats[1] <= stats[2]:
+        raise ValueError(f"{where}: min <= median <= max does not hold: {stats}")
+    if (target is None) != (fig["met"] is None):
+        raise ValueError(f"{where}.met must be a bool exactly when there is a target")
+    if target is not None and fig["met"] != COMPARISONS[target["comparison"]](fig["median"], target["value"]):
+        raise ValueError(f"{where}.met disagrees with the median and the target")
+
+
+def validate(data):
+    """Raise ValueError naming the first field that does not follow the schema; return ``data``."""
+    if not isinstance(data, dict):
+        raise ValueError("the benchmark file must hold a JSON object")
+    _check_fields("bench", data, TOP_LEVEL)
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"schema_version is {data['schema_version']!r}, expected {SCHEMA_VERSION}")
+    if data["mode"] not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {data['mode']!r}")
+    _check_fields("machine", data["machine"], MACHINE_FIELDS)
+    _check_fields("versions", data["versions"], dict.fromkeys(VERSION_FIELDS, str))
+    if not data["figures"]:
+        raise ValueError("figures must be a non-empty list")
+    seen = set()
+    for i, fig in enumerate(data["figures"]):
+        where = f"figures[{i}]"
+        _check_figure(where, fig)
+        if fig["id"] in seen:
+            raise ValueError(f"{where}.id {fig['id']!r} is a duplicate")
+        seen.add(fig["id"])
+    return data
+
+
+def save_bench(path, data):
+    """Validate, then write atomically: a failed or invalid run leaves the previous file intact."""
+    write_json_atomically(path, validate(data))
+
+
+def load_bench(path):
+    """Read and validate a benchmark file; problems are ValueErrors naming the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"benchmark file {path} is missing: run `make bench`")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"benchmark file {path} is not valid JSON: {err}") from None
+    try:
+        return validate(data)
+    except ValueError as err:
+        raise ValueError(f"benchmark file {path}: {err}") from None
+
+
+# --- presentation -------------------------------------------------------------
+
+
+def _number(value):
+    if value is None:
+        return "-"
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude >= 1e5 or magnitude < 1e-3):
+        return f"{value:.3g}"
+    return f"{value:.3f}" if magnitude < 10 else f"{value:.1f}"
+
+
+def _target_cell(fig):
+    target = fig["target"]
+    if target is None:
+        return ""
+    return f"{target['comparison']} {_number(target['value'])} vs {target['checked_against']}"
+
+
+def _met_cell(fig):
+    if fig["skipped"] is not None:
+        return f"skipped: {fig['skipped']}"
+    return {None: "", True: "yes", False: "**no**"}[fig["met"]]
+
+
+def _section_table(figures):
+    lines = ["| figure | unit | min | median | max | target | met |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for fig in figures:
+        cells = [fig["description"], fig["unit"], _number(fig["min"]), _number(fig["median"]),
+                 _number(fig["max"]), _target_cell(fig), _met_cell(fig)]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def bench_table(data, section=None):
+    """The figures as Markdown: one table per section, each under its name in bold.
+
+    Parameters
+    ----------
+    data : dict
+        A validated benchmark document (:func:`load_bench`).
+    section : str or None
+        Only this section (the table without its title); None for all of them.
+    """
+    sections = list(dict.fromkeys(f["section"] for f in data["figures"]))
+    if section is not None:
+        if section not in sections:
+            raise ValueError(f"section must be one of {sections} or None; got {section!r}")
+        return _section_table([f for f in data["figures"] if f["section"] == section])
+    return "\n\n".join(f"**{name}**\n\n" + _section_table([f for f in data["figures"] if f["section"] == name])
+                       for name in sections)
