@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 from minisom import MiniSom
 
 from softsom import Grid, KohonenSOM
@@ -186,6 +187,13 @@ def test_wrong_feature_count_after_fit(fitted):
     (dict(decay_samples=0), "decay_samples"),
     (dict(decay_samples=2.5), "decay_samples"),
     (dict(grid=(0, 3)), "shape"),
+    (dict(mode="sgd"), "mode"),
+    (dict(mode="batch", batch_size=0), "batch_size"),
+    (dict(mode="batch", batch_size=2.5), "batch_size"),
+    (dict(mode="batch", batch_size=True), "batch_size"),
+    (dict(batch_size=8), "batch_size"),
+    (dict(mode="batch", strategy="mirrored"), "strategy"),
+    (dict(strategy=tf.distribute.get_strategy()), "strategy"),
 ])
 def test_bad_settings_name_the_setting(kwargs, name):
     grid = kwargs.pop("grid", (3, 3))
@@ -207,3 +215,116 @@ def test_partial_fit_needs_decay_samples():
 def test_unfitted_map_says_so():
     with pytest.raises(ValueError, match="not fitted"):
         KohonenSOM((3, 3)).transform(np.zeros((5, 2)))
+
+
+# -- batch modes -----------------------------------------------------------------
+
+def batch_map_epoch(X, embedding, coords, sigma, kind="exponential"):
+    """One epoch of the batch map written out in float64."""
+    winners = np.argmin(((X[:, None, :] - embedding[None]) ** 2).sum(axis=2), axis=1)
+    h = neighbourhood(np.abs(coords[winners][:, None, :] - coords[None]).sum(axis=2), sigma, kind)
+    weight = h.sum(axis=0)[:, None]
+    return np.where(weight > 0, h.T @ X / np.where(weight > 0, weight, 1.0), embedding)
+
+
+def test_one_batch_map_epoch_by_hand(blobs):
+    init = KohonenSOM((4, 5), init="sample", random_state=0).initialize(blobs).embedding_
+    som = KohonenSOM((4, 5), mode="batch", sigma=(1.5, 1.5), init=init).fit(blobs, epochs=1)
+    expected = batch_map_epoch(blobs, init.astype(np.float64), som.grid_.coords, 1.5)
+    np.testing.assert_allclose(som.embedding_, expected, atol=1e-5)
+    assert som.n_samples_seen_ == len(blobs)
+
+
+def test_batch_map_schedule_runs_from_start_to_end_radius(blobs):
+    som = KohonenSOM((4, 5), mode="batch", sigma=(3.0, 0.75), random_state=0).fit(blobs, epochs=3)
+    assert som.decay_samples_ == 2 * len(blobs)
+    _, radii = som.schedule(len(blobs) * np.arange(3))
+    np.testing.assert_allclose(radii, [3.0, 1.5, 0.75])
+    # The same epochs by hand, each at the radius reached when it starts.
+    embedding = KohonenSOM((4, 5), mode="batch", random_state=0).initialize(blobs).embedding_.astype(np.float64)
+    for sigma in radii:
+        embedding = batch_map_epoch(blobs, embedding, som.grid_.coords, sigma)
+    np.testing.assert_allclose(som.embedding_, embedding, atol=1e-4)
+
+
+def test_batch_map_defaults():
+    som = KohonenSOM((12, 8), mode="batch", random_state=0).fit(np.random.default_rng(0).normal(size=(50, 2)))
+    assert som.n_samples_seen_ == 20 * 50
+    assert som.sigma_ == (6.0, 0.7)
+    online = KohonenSOM((12, 8)).initialize(np.zeros((3, 2)))
+    assert online.sigma_ == (3.0, 0.5)
+
+
+def test_batch_map_reaches_a_fixed_point(blobs):
+    """At a fixed radius the map converges: every node is the weighted mean of its data."""
+    som = KohonenSOM((5, 5), mode="batch", sigma=(1.0, 1.0), decay_samples=1, random_state=0)
+    som.fit(blobs, epochs=40)
+    before = som.embedding_.copy()
+    som.partial_fit(blobs)
+    np.testing.assert_allclose(som.embedding_, before, atol=1e-5)
+    fixed_point = batch_map_epoch(blobs, before.astype(np.float64), som.grid_.coords, 1.0)
+    np.testing.assert_allclose(before, fixed_point, atol=1e-5)
+
+
+def test_batch_map_with_a_tiny_radius_is_a_k_means_step():
+    """Nodes move to the mean of the samples they win; nodes winning none stay put."""
+    init = np.array([[0.0], [1.0], [2.0], [3.0]])
+    X = np.array([[-0.2], [0.1], [2.8], [3.3], [3.1]])
+    som = KohonenSOM((4,), mode="batch", neighbourhood="gaussian", sigma=(0.05, 0.05), init=init)
+    som.fit(X, epochs=1)
+    np.testing.assert_allclose(som.embedding_[:, 0], [-0.05, 1.0, 2.0, 3.0667], atol=1e-4)
+    assert som.embedding_[1, 0] == 1.0 and som.embedding_[2, 0] == 2.0  # exactly: no weight
+
+
+def test_batch_map_ignores_the_learning_rate_and_the_order(blobs):
+    a = KohonenSOM((5, 5), mode="batch", learning_rate=(0.5, 0.01), random_state=0).fit(blobs, epochs=3)
+    b = KohonenSOM((5, 5), mode="batch", learning_rate=(0.1, 0.1), random_state=0).fit(blobs, epochs=3)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    c = KohonenSOM((5, 5), mode="batch", init=a.initialize(blobs).embedding_).fit(blobs[::-1], epochs=3)
+    np.testing.assert_allclose(c.embedding_, b.embedding_, atol=1e-5)
+
+
+def test_batch_map_is_translation_equivariant(blobs):
+    """The winners are found on centred data, so an offset far larger than the spread does not matter."""
+    offset = np.full(blobs.shape[1], 1e4)
+    a = KohonenSOM((5, 5), mode="batch", init="sample", random_state=0).fit(blobs)
+    b = KohonenSOM((5, 5), mode="batch", init="sample", random_state=0).fit(blobs + offset)
+    np.testing.assert_allclose(b.embedding_ - offset, a.embedding_, atol=0.02)
+
+
+def test_mini_batch_step_by_hand():
+    """The rule of SoftSOM's "kohonen" mode (tests/test_layers.py has the same numbers)."""
+    som = KohonenSOM((3,), mode="batch", batch_size=2, learning_rate=(0.5, 0.5), sigma=(1.0, 1.0),
+                     init=[[0.0], [1.0], [2.0]], decay_samples=10, random_state=0)
+    x = np.array([[0.1], [1.9]])
+    som.partial_fit(x)
+    L = np.array([0.0, 1.0, 2.0])
+    h = np.exp(-np.abs(np.arange(3)[None, :] - np.array([0, 2])[:, None]))  # winners 0 and 2
+    np.testing.assert_allclose(som.embedding_[:, 0], L + 0.5 / 2 * (h * (x - L[None, :])).sum(axis=0), rtol=1e-6)
+    assert som.n_samples_seen_ == 2
+
+
+def test_mini_batches_of_one_are_the_online_rule(blobs):
+    settings = dict(learning_rate=(0.5, 0.05), sigma=(2.0, 0.5), random_state=3)
+    online = KohonenSOM((4, 4), **settings).fit(blobs[:300], epochs=2)
+    mini = KohonenSOM((4, 4), mode="batch", batch_size=1, **settings).fit(blobs[:300], epochs=2)
+    np.testing.assert_allclose(mini.embedding_, online.embedding_, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_batch_quality_close_to_online(blobs, batch_size):
+    """Default schedules, 8x8 map: QE within 5% of one online epoch's, TE at most 0.05 above."""
+    online = KohonenSOM((8, 8), random_state=0).fit(blobs)
+    batch = KohonenSOM((8, 8), mode="batch", batch_size=batch_size, random_state=0).fit(blobs)
+    online_qe, batch_qe = online.quantization_error(blobs), batch.quantization_error(blobs)
+    assert batch_qe <= 1.05 * online_qe, (batch_qe, online_qe)
+    assert batch.topographic_error(blobs) <= online.topographic_error(blobs) + 0.05
+
+
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_batch_modes_are_deterministic(blobs, batch_size):
+    def fit(seed):
+        return KohonenSOM((6, 6), mode="batch", batch_size=batch_size, random_state=seed).fit(blobs[:500], epochs=3)
+
+    np.testing.assert_array_equal(fit(5).embedding_, fit(5).embedding_)
+    assert not np.array_equal(fit(5).embedding_, fit(6).embedding_)

@@ -70,6 +70,19 @@ def test_kohonen_update_matches_the_rule_by_hand():
     np.testing.assert_allclose(layer.embedding.numpy()[:, 0], expected, rtol=1e-6)
 
 
+def test_kohonen_update_is_kohonen_soms_mini_batch_step(data):
+    """One rule, two users: a layer step equals a KohonenSOM mini-batch of the same inputs."""
+    X, _ = data
+    start = np.random.default_rng(1).normal(size=(12, 3)).astype("float32")
+    settings = dict(learning_rate=(0.3, 0.3), sigma=(1.5, 1.5), neighbourhood="gaussian", decay_samples=100)
+    layer = SoftSOM((3, 4), embedding_initializer=keras.initializers.Constant(start), **settings)
+    layer(X, training=True)
+    som = KohonenSOM((3, 4), mode="batch", batch_size=len(X), init=start, random_state=0, **settings)
+    som.partial_fit(X)
+    np.testing.assert_allclose(layer.embedding.numpy(), som.embedding_, atol=1e-5)
+    assert layer.samples_seen.numpy() == som.n_samples_seen_ == len(X)
+
+
 def test_kohonen_embedding_gets_no_gradient(data):
     X, _ = data
     layer = SoftSOM((3, 3), beta=1.0)

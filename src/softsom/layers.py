@@ -7,7 +7,8 @@ import keras
 import tensorflow as tf
 
 from .grid import Grid
-from .kohonen import NEIGHBOURHOODS, _check_pair, tf_decay, tf_neighbourhood
+from .kohonen import (NEIGHBOURHOODS, _check_pair, sum_over_replicas, tf_decay, tf_kohonen_increment,
+                      tf_neighbourhood_sums)
 from .ops import soft_som
 from .validation import check_positive_int, check_positive_number
 
@@ -39,6 +40,17 @@ class SoftSOM(keras.layers.Layer):
         extension beyond the paper).
     ``"frozen"``
         Fixed, e.g. a map fitted beforehand: see :meth:`from_kohonen`.
+
+    All three modes train under a :mod:`tf.distribute` strategy (``Model.fit``
+    in ``strategy.scope()``). In ``"kohonen"`` mode each replica sees its shard
+    of the global batch; the update's per-node sums and the input count are
+    summed over the replicas (an all-reduce) before the step, so every replica
+    applies the update of the whole global batch, the embedding stays the same
+    on all of them, and ``samples_seen`` counts the inputs of all replicas.
+    Checked with ``MirroredStrategy`` over two logical CPUs against training on
+    one device, for all three modes (``tests/test_distributed.py``). Across
+    machines, ``MultiWorkerMirroredStrategy`` (one ``TF_CONFIG`` per worker)
+    goes through the same all-reduce, but that is not tested here.
 
     Parameters
     ----------
@@ -103,15 +115,21 @@ class SoftSOM(keras.layers.Layer):
         n = input_shape[-1]
         if n is None:
             raise ValueError(f"SoftSOM needs a known feature dimension; got input shape {input_shape}")
+        # The Kohonen rule's variables are updated in replica context, every
+        # replica computing the same update from all replicas' sums: the first
+        # replica's is written to every copy.
+        kohonen = self.embedding_update == "kohonen"
         self.embedding = self.add_weight(
             name="embedding",
             shape=(self.grid.size, n),
             initializer=self.embedding_initializer,
             trainable=self.embedding_update == "backprop",
+            aggregation="only_first_replica" if kohonen else "none",
         )
         # Inputs shown to the Kohonen rule so far: the t of its schedules.
         self.samples_seen = self.add_weight(
-            name="samples_seen", shape=(), initializer="zeros", dtype="int64", trainable=False
+            name="samples_seen", shape=(), initializer="zeros", dtype="int64", trainable=False,
+            aggregation="only_first_replica",
         )
         self.coords = tf.constant(self.grid.coords)
 
@@ -125,24 +143,21 @@ class SoftSOM(keras.layers.Layer):
         return outputs
 
     def _kohonen_update(self, inputs):
+        """One mini-batch Kohonen step from ``inputs``, over the inputs of all replicas."""
         x = tf.reshape(tf.cast(inputs, self.embedding.dtype), (-1, self.embedding.shape[1]))
         embedding = tf.convert_to_tensor(self.embedding)
-        squared = (
-            tf.reduce_sum(tf.square(embedding), axis=1)[None, :]
-            - 2.0 * tf.matmul(x, embedding, transpose_b=True)
-        )
-        winners = tf.argmin(squared, axis=1)
-        coords = tf.cast(self.coords, embedding.dtype)
-        hops = tf.reduce_sum(tf.abs(tf.gather(coords, winners)[:, None, :] - coords[None]), axis=-1)
         t = self.samples_seen
         schedule = tf.constant(self.learning_rate, tf.float64), tf.constant(self.sigma, tf.float64)
         eta = tf_decay(schedule[0], t, self.decay_samples, embedding.dtype)
         sigma = tf_decay(schedule[1], t, self.decay_samples, embedding.dtype)
-        h = tf_neighbourhood(hops, sigma, self.neighbourhood == "gaussian")  # [B, K]
-        batch = tf.cast(tf.shape(x)[0], embedding.dtype)
-        pull = tf.matmul(h, x, transpose_a=True) - tf.reduce_sum(h, axis=0)[:, None] * embedding
-        self.embedding.assign_add(eta / tf.maximum(batch, 1.0) * pull)
-        self.samples_seen.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
+        weighted, weights = tf_neighbourhood_sums(
+            x, embedding, tf.cast(self.coords, embedding.dtype), sigma, self.neighbourhood == "gaussian"
+        )
+        # The count in the embedding's float dtype, to be all-reduced with the sums.
+        count = tf.cast(tf.shape(x)[0], embedding.dtype)
+        weighted, weights, count = sum_over_replicas([weighted, weights, count])
+        self.embedding.assign_add(tf_kohonen_increment(embedding, weighted, weights, count, eta))
+        self.samples_seen.assign_add(tf.cast(count, tf.int64))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.grid.dim)
