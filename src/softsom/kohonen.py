@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from .grid import Grid
-from .validation import check_positive_int
+from .validation import check_positive_int, rng_from_seed
 
 __all__ = ["KohonenSOM", "neighbourhood", "decay"]
 
@@ -99,15 +99,17 @@ def _check_pair(name, value, upper=None):
     return start, end
 
 
-def _check_data(X, n_features=None):
-    """Return ``X`` as a finite float64 array of shape (N, n), N >= 1."""
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("X must be a 2-D array of numbers") from None
+def _check_data(X, n_features=None, allow_empty=False):
+    """Return ``X`` as a finite float64 array of shape (N, n), N >= 1 unless ``allow_empty``."""
+    X = np.asarray(X)
+    # Only real numbers: NumPy would silently parse strings of digits, and drop
+    # the imaginary part of complex data with a mere warning.
+    if X.dtype.kind not in "iuf":
+        raise ValueError(f"X must be a 2-D array of real numbers; got dtype {X.dtype}")
+    X = X.astype(np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (samples, features); got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
+    if (X.shape[0] == 0 and not allow_empty) or X.shape[1] == 0:
         raise ValueError(f"X must hold at least one sample and one feature; got shape {X.shape}")
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or infinity")
@@ -540,7 +542,7 @@ class KohonenSOM:
         if self.decay_samples is not None:
             default_horizon = check_positive_int("decay_samples", self.decay_samples)
         self.decay_samples_ = default_horizon
-        self._rng = np.random.default_rng(self.random_state)
+        self._rng = rng_from_seed("random_state", self.random_state)
         self.n_features_in_ = X.shape[1]
         self.embedding_ = self._initial_embedding(X).astype(np.float32)
         self.n_samples_seen_ = 0
@@ -655,17 +657,17 @@ class KohonenSOM:
         if not hasattr(self, "embedding_"):
             raise ValueError("this KohonenSOM is not fitted yet: call fit(X) first")
 
-    def _squared_distances(self, X):
+    def _squared_distances(self, X, allow_empty=False):
         """[N, K] squared distances from each sample to each node, float64."""
         self._check_fitted()
-        X = _check_data(X, self.n_features_in_)
+        X = _check_data(X, self.n_features_in_, allow_empty)
         L = self.embedding_.astype(np.float64)
         d2 = (X**2).sum(axis=1)[:, None] - 2.0 * X @ L.T + (L**2).sum(axis=1)[None, :]
         return np.maximum(d2, 0.0)
 
     def winner(self, X):
-        """Index of the nearest node for every sample, shape (N,)."""
-        return np.argmin(self._squared_distances(X), axis=1)
+        """Index of the nearest node for every sample, shape (N,); an empty X gives an empty result."""
+        return np.argmin(self._squared_distances(X, allow_empty=True), axis=1)
 
     def transform(self, X):
         """The SOM's output: grid coordinates of each sample's winner, shape (N, m)."""

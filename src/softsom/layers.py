@@ -112,6 +112,8 @@ class SoftSOM(keras.layers.Layer):
         return layer
 
     def build(self, input_shape):
+        if len(input_shape) == 0:
+            raise ValueError("SoftSOM inputs must have rank >= 1 [..., n]; got a scalar")
         n = input_shape[-1]
         if n is None:
             raise ValueError(f"SoftSOM needs a known feature dimension; got input shape {input_shape}")
@@ -134,6 +136,8 @@ class SoftSOM(keras.layers.Layer):
         self.coords = tf.constant(self.grid.coords)
 
     def call(self, inputs, training=None):
+        if not inputs.dtype.is_floating:
+            raise ValueError(f"SoftSOM inputs must be floating point; got dtype {inputs.dtype.name}")
         embedding = self.embedding
         if self.embedding_update != "backprop":
             embedding = tf.stop_gradient(embedding)
