@@ -62,14 +62,17 @@ def test_runtime_imports_are_declared_dependencies():
     """Every third-party module the library imports is a declared dependency of softsom.
 
     The runner's imports (papermill, nbformat, yaml, jupyter_client) belong to the
-    ``book`` extra.
+    ``book`` extra, the browser check's (playwright, pillow) to the ``test`` extra.
     """
     declared = [Requirement(spec) for spec in metadata.requires("softsom")]
     runtime = {canonicalize_name(r.name) for r in declared if r.marker is None}
-    book = {canonicalize_name(r.name) for r in declared if r.marker and r.marker.evaluate({"extra": "book"})}
+    def extra(name):
+        return {canonicalize_name(r.name) for r in declared if r.marker and r.marker.evaluate({"extra": name})}
+
+    wanted_by = {"runner": extra("book") | runtime, "browser": extra("test") | runtime}
     distributions = metadata.packages_distributions()
     for module in sorted((ROOT / "src" / "softsom").glob("*.py")):
-        wanted = book | runtime if module.stem == "runner" else runtime
+        wanted = wanted_by.get(module.stem, runtime)
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

@@ -331,16 +331,35 @@ def _shifted_sq_dists(points, embedding):
 
 
 def _norm_and_unit(x):
-    """Euclidean norms ``[B]`` and unit vectors ``[B, n]`` of the rows of ``x``.
+    """Euclidean norms ``[...]`` and unit vectors ``[..., n]`` along the last axis of ``x``.
 
-    Rows are scaled by their largest entry first, so tiny or huge differences
-    neither underflow nor overflow when squared; zero rows (and the empty rows
-    of n = 0, whose max is -inf) give norm 0 and unit vector 0.
+    Vectors are scaled by their largest entry first, so tiny or huge
+    differences neither underflow nor overflow when squared; zero vectors (and
+    the empty ones of n = 0, whose max is -inf) give norm 0 and unit vector 0.
     """
-    scale = tf.maximum(tf.reduce_max(tf.abs(x), axis=1, keepdims=True), 0.0)
+    scale = tf.maximum(tf.reduce_max(tf.abs(x), axis=-1, keepdims=True), 0.0)
     x = x / tf.where(scale > 0, scale, tf.ones_like(scale))
-    norm = tf.norm(x, axis=1, keepdims=True)
-    return tf.squeeze(scale * norm, axis=1), x / tf.where(norm > 0, norm, tf.ones_like(norm))
+    norm = tf.norm(x, axis=-1, keepdims=True)
+    return tf.squeeze(scale * norm, axis=-1), x / tf.where(norm > 0, norm, tf.ones_like(norm))
+
+
+# How many nearest nodes get exact distances (steps 2 and 3 of the module
+# docstring): enough for a cluster of close nodes; the [B, k, n] differences
+# stay small next to the [B, K] matrices.
+NEAREST = 4
+
+
+def _nearest_nodes(points, embedding, q):
+    """The ``k = min(K, NEAREST)`` nodes of smallest ``q``: indices ``[B, k]``, ``p - l`` ``[B, k, n]``."""
+    k = tf.minimum(tf.shape(embedding)[0], NEAREST)
+    nearest = tf.math.top_k(-q, k, sorted=True).indices
+    return nearest, points[:, None, :] - tf.gather(embedding, nearest)
+
+
+def _scatter_rows(matrix, columns, values):
+    """``matrix`` ``[B, K]`` with ``matrix[b, columns[b, j]] = values[b, j]``."""
+    rows = tf.broadcast_to(tf.range(tf.shape(columns)[0])[:, None], tf.shape(columns))
+    return tf.tensor_scatter_nd_update(matrix, tf.stack([rows, columns], axis=-1), values)
 
 
 # Forward and backward are XLA-compiled (see "Execution" in the module
@@ -354,13 +373,17 @@ def _forward(points, embedding, coords, beta):
     """The output and what the backward pass reuses (see :func:`_soft_som_flat`)."""
     dtype = points.dtype
     q = _shifted_sq_dists(points, embedding)
-    nearest = tf.argmin(q, axis=1, output_type=tf.int32)
-    # dq = d_v^2 - d_min^2 >= 0: the cancellation happens here, in float64.
-    dq = tf.cast(q - tf.gather(q, nearest, axis=1, batch_dims=1)[:, None], dtype)
-    d_min, unit = _norm_and_unit(points - tf.gather(embedding, nearest))
-    d_min = d_min[:, None]
-    # e_v = d_v - d_min, root of e^2 + 2 d_min e - dq = 0 without cancellation.
-    excess = tf.math.divide_no_nan(dq, d_min + tf.sqrt(d_min * d_min + dq))
+    nearest, diff = _nearest_nodes(points, embedding, q)
+    d_nearest, _ = _norm_and_unit(diff)
+    d_min = tf.reduce_min(d_nearest, axis=1, keepdims=True)
+    # The other nodes: dq = d_v^2 - d_ref^2 >= 0 relative to the node of
+    # smallest q (the cancellation happens here, in float64), and
+    # e_v = d_v - d_ref as the root of e^2 + 2 d_ref e - dq = 0 without
+    # cancellation. d_ref - d_min > 0 only if rounding misordered q.
+    dq = tf.cast(q - tf.gather(q, nearest[:, 0], axis=1, batch_dims=1)[:, None], dtype)
+    d_ref = d_nearest[:, :1]
+    excess = tf.math.divide_no_nan(dq, d_ref + tf.sqrt(d_ref * d_ref + dq)) + (d_ref - d_min)
+    excess = _scatter_rows(excess, nearest, d_nearest - d_min)
     # A softmax without its max subtraction: the logits -beta e are <= 0 and
     # exactly 0 at the nearest node, so exp never overflows and total >= 1.
     unnormalized = tf.exp(-beta * excess)
@@ -368,13 +391,13 @@ def _forward(points, embedding, coords, beta):
     # Centred coords: the output error is then relative to the coords' spread.
     coords_mean = tf.reduce_mean(coords, axis=0)
     out_c = tf.matmul(unnormalized, coords - coords_mean) / total
-    return out_c + coords_mean, (excess, unnormalized, total, out_c, d_min, unit, nearest)
+    return out_c + coords_mean, (excess, unnormalized, total, out_c, d_min, nearest)
 
 
 @_xla
 def _backward(upstream, points, embedding, coords, beta, saved):
     """Gradients with respect to points, embedding, coords and beta (module docstring)."""
-    excess, unnormalized, total, out_c, d_min, unit, nearest = saved
+    excess, unnormalized, total, out_c, d_min, nearest = saved
     dtype = points.dtype
     coords_c = coords - tf.reduce_mean(coords, axis=0)
     # t_v = U . (g_v - out). As a broadcast product over the m grid axes (not
@@ -383,25 +406,30 @@ def _backward(upstream, points, embedding, coords, beta, saved):
     t = tf.reduce_sum(upstream[:, None, :] * coords_c, axis=2) - upstream_out
     # dz = dL/dlogits = w t; a = dL/dd = -beta w t.
     dz = unnormalized * t / total
-    d_beta = -tf.reduce_sum(dz * excess)
+    # sum w t e cancels (sum_v w_v t_v = 0): accumulated in float64.
+    d_beta = tf.cast(-tf.reduce_sum(tf.cast(dz, tf.float64) * tf.cast(excess, tf.float64)), dtype)
     a = -beta * dz
-    # c_v = a_v / d_v for every node but the nearest, whose term is added
-    # from the exact unit vector. Below `resolution` the centred products
-    # cannot resolve the direction p - l_v: use the subgradient 0 as at
-    # d = 0 (also keeps c finite).
+    # c_v = a_v / d_v for every node but the nearest ones, whose terms are
+    # added from their exact unit vectors. Below `resolution` the centred
+    # products cannot resolve the direction p - l_v: use the subgradient 0
+    # as at d = 0 (also keeps c finite).
     mu = tf.reduce_mean(embedding, axis=0)
     points_c = points - mu
     nodes_c = embedding - mu
     resolution = np.finfo(dtype.as_numpy_dtype).eps * (
         tf.norm(points_c, axis=1, keepdims=True) + tf.reduce_max(tf.norm(nodes_c, axis=1)))
     dist = d_min + excess
-    num_nodes = tf.shape(embedding)[0]
-    use = tf.logical_and(dist > resolution, tf.range(num_nodes) != nearest[:, None])
+    use = dist > resolution
     c = tf.where(use, a / tf.where(use, dist, tf.ones_like(dist)), tf.zeros_like(a))
-    nearest_term = tf.gather(a, nearest, axis=1, batch_dims=1)[:, None] * unit
-    d_points = nearest_term + tf.reduce_sum(c, axis=1, keepdims=True) * points_c - tf.matmul(c, nodes_c)
+    c = _scatter_rows(c, nearest, tf.zeros_like(nearest, dtype))
+    # Recomputed rather than saved: [B, k, n] is cheap to rebuild.
+    _, unit = _norm_and_unit(points[:, None, :] - tf.gather(embedding, nearest))
+    nearest_terms = tf.gather(a, nearest, axis=1, batch_dims=1)[:, :, None] * unit
+    d_points = (tf.reduce_sum(nearest_terms, axis=1) + tf.reduce_sum(c, axis=1, keepdims=True) * points_c
+                - tf.matmul(c, nodes_c))
     d_embedding = (tf.reduce_sum(c, axis=0)[:, None] * nodes_c - tf.matmul(c, points_c, transpose_a=True)
-                   - tf.math.unsorted_segment_sum(nearest_term, nearest, num_nodes))
+                   - tf.math.unsorted_segment_sum(tf.reshape(nearest_terms, [-1, tf.shape(points)[1]]),
+                                                  tf.reshape(nearest, [-1]), tf.shape(embedding)[0]))
     d_coords = tf.matmul(unnormalized, upstream / total, transpose_a=True)
     return d_points, d_embedding, d_coords, d_beta
 
