@@ -31,13 +31,11 @@ is met when the median satisfies it.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json_atomically
+from .jsonfile import load_validated, save_validated
 
 __all__ = ["SCHEMA_VERSION", "figure", "skipped_figure", "validate", "save_bench", "load_bench",
            "bench_table"]
@@ -182,22 +180,12 @@ def validate(data):
 
 def save_bench(path, data):
     """Validate, then write atomically: a failed or invalid run leaves the previous file intact."""
-    write_json_atomically(path, validate(data))
+    save_validated(path, data, validate)
 
 
 def load_bench(path):
     """Read and validate a benchmark file; problems are ValueErrors naming the file and the field."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"benchmark file {path} is missing: run `make bench`")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"benchmark file {path} is not valid JSON: {err}") from None
-    try:
-        return validate(data)
-    except ValueError as err:
-        raise ValueError(f"benchmark file {path}: {err}") from None
+    return load_validated(path, validate, "benchmark", missing_hint=": run `make bench`")
 
 
 # --- presentation -------------------------------------------------------------

@@ -38,7 +38,6 @@ not stored: they are not reproducible, and the file must be.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -49,7 +48,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .atomic import write_json_atomically
+from .jsonfile import load_validated, save_validated
 
 __all__ = [
     "SCHEMA_VERSION", "TOLERANCE", "provenance", "document", "validate", "load", "save",
@@ -242,22 +241,12 @@ def validate(data):
 
 def save(path, data):
     """Validate, then write atomically: a failed run leaves the previous file intact."""
-    write_json_atomically(path, validate(data))
+    save_validated(path, data, validate)
 
 
 def load(path):
     """Read and validate a results file; a missing or malformed one is a ValueError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"results file {path} is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"results file {path} is not valid JSON: {err}") from None
-    try:
-        return validate(data)
-    except ValueError as err:
-        raise ValueError(f"results file {path}: {err}") from None
+    return load_validated(path, validate, "results")
 
 
 def summary(values, confidence=0.95):
