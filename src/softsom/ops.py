@@ -26,16 +26,23 @@ near a node. The op computes, for a batch of ``B`` points:
    map's extent, and in float32 its rounding error (about ``eps * R^2`` for a
    map of radius ``R``) exceeds a 1e-5 output tolerance on dense maps (see
    Accuracy). The float64 product is the one costly step this buys.
-2. The nearest node (argmin of ``q``) is gathered and its distance
-   ``d_min = ||p - l_nearest||`` computed exactly from the difference vector,
+2. The ``k = min(K, NEAREST)`` nearest nodes (``NEAREST = 4``, smallest
+   ``dq``) are gathered, ``[B, k, n]``, and their distances ``d_v = ||p -
+   l_v||`` computed exactly from the difference vectors,
    overflow/underflow-safe, so points on or very near a node are exact.
 3. The softmax only needs distances relative to the nearest node,
-   ``e_v = d_v - d_min >= 0``, obtained without cancellation from the exact
-   identity ``d_v^2 = d_min^2 + dq_v``::
+   ``e_v = d_v - d_min >= 0``. For the other nodes it comes without
+   cancellation from the identity ``d_v^2 = d_min^2 + dq_v``::
 
        e_v = dq_v / (d_min + sqrt(d_min^2 + dq_v))
 
-   (``0/0 := 0``: the point is on the node). The logits ``-beta e_v`` are
+   (``0/0 := 0``: the point is on the node). There the absolute error of
+   ``dq_v``, about ``eps64 R^2``, is divided by ``d_v``: harmless for nodes
+   far from ``p``, but not for a cluster of close nodes on a wide map. For
+   the ``k`` nearest nodes, ``dq_v = (l_min - l_v) . (2 p - l_min - l_v)``
+   is therefore recomputed in float64 from the nodes themselves, whose
+   difference is exact, and ``e_v = dq_v / (d_min + d_v)`` with the exact
+   distances. The logits ``-beta e_v`` are
    ``<= 0`` and exactly ``0`` for the nearest node, so ``softmax`` never sees
    ``0/0`` or overflow, whatever ``beta`` and however far the point is; and
    near-ties far from the map are resolved to the precision of the node
@@ -52,11 +59,13 @@ The backward pass is written by hand (``tf.custom_gradient``). With weights
   removes the large common part ``d_min`` of far points);
 * ``dL/dG = w^T U``.
 
-The matrix-product forms run on centred data. The nearest node's term is
-taken out of them and added as ``a_nearest * unit(p - l_nearest)`` from the
-exact difference vector, because there ``c_v`` is huge and ``p - l_v`` tiny.
-At a point exactly on a node the norm is not differentiable and the
-subgradient ``0`` is used for that node's term.
+The matrix-product forms run on centred data. The ``k`` nearest nodes'
+terms are taken out of them and added as ``a_v * unit(p - l_v)`` from the
+exact difference vectors, because there ``c_v`` is large and ``p - l_v``
+small: the centred float32 products would lose ``eps32 |x - mu| / d_v`` of
+such a term. At a point exactly on a node the norm is not differentiable and
+the subgradient ``0`` is used for that node's term. The cancelling ``beta``
+sum is accumulated in float64.
 
 Execution
 ---------
@@ -72,7 +81,12 @@ the speed-up is 1.4-2.4x eager, 1.25-1.7x in a function, 1.0-1.3x under jit.
 The float64 product takes about a fifth of the time; a split float32 product
 (an exact product of the leading bits plus a correction) is as accurate but
 was no faster, and a plain float32 product breaks the dense-map bound below.
-Each new batch size is compiled once (a fraction of a second).
+Each new batch size is compiled once (a fraction of a second). The figures
+above predate the exact treatment of the ``k`` nearest nodes, which makes
+forward + backward about 1.5x slower in a function at ``(4096, 400, 64)``
+(interleaved medians 31 -> 48 ms on two shared cores), mostly XLA's
+``top_k`` (a float64 ``top_k`` sorts whole rows and was 12x slower; passes
+of ``reduce_min`` over packed keys were slower than ``top_k``).
 
 Accuracy
 --------
@@ -85,7 +99,12 @@ Measured in ``tests/test_ops.py`` (errors relative to the coords' range,
   node and one 1e4 scales away) and on a dense 20 x 20 map in 64-d. (With
   the product in float32 instead, the dense map reaches 5e-5.) Float32
   gradients with respect to points, embedding and beta agree with float64
-  ones to 6e-6 of their largest entry.
+  ones to 4e-6 of their largest entry over that grid and near two nodes
+  1e-4 apart on a map of extent 1 to 566 (measured 1.4e-7). On a dense
+  20 x 20 map of the unit square, where many nodes share the weight, the
+  float32 backward products and the ``beta`` sum (``sum_v w_v t_v = 0``
+  cancels) allow 2e-5 (measured 3.4e-6 points, 7.9e-6 embedding, 7.1e-6
+  beta).
 * Float32 *inputs* are the limit. Rounding the data to float32 moves each
   distance by up to about ``eps32 * max|x|`` (``max|x|``: the largest
   coordinate magnitude of the point and nodes involved, uncentred), i.e. the
@@ -144,9 +163,11 @@ def soft_som(points, embedding, coords, beta):
     ------
     ValueError
         For wrong ranks or mismatched ``n`` / ``K`` (when the shapes are
-        known when the op is built), ``K == 0``, a non-float dtype, or a
-        ``beta`` that is not positive and finite when its value is known
-        (Python number, NumPy value, eager tensor, graph constant).
+        known when the op is built), ``K == 0``, a non-float dtype, NaN or
+        infinity in ``points``, ``embedding`` or ``coords``, or a ``beta``
+        that is not positive and finite, when the values are known (Python
+        number, NumPy value, eager tensor, graph constant; symbolic values
+        are not checked for NaN).
     tf.errors.InvalidArgumentError
         At run time, for a symbolic ``beta`` (e.g. inside ``tf.function``)
         that is not positive and finite, and for mismatched dimensions only
@@ -225,8 +246,19 @@ def _float_tensor(x, name):
     return x
 
 
+def _check_finite(x, name):
+    """Reject NaN or infinity in ``x`` where its value is known now (eager or NumPy inputs).
+
+    Symbolic values go unchecked: a run-time check would cost a pass over the data.
+    """
+    value = tf.get_static_value(x)
+    if value is not None and not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
 def _check_points(points):
     points = _float_tensor(points, "points")
+    _check_finite(points, "points")
     if points.shape.rank == 0:
         raise ValueError("points must have rank >= 1 [..., n], got a scalar")
     dtype = tf.float64 if points.dtype == tf.float64 else tf.float32
@@ -243,6 +275,7 @@ def _matrix(x, name, dims):
         x.set_shape([None, None])
     elif x.shape.rank != 2:
         raise ValueError(message)
+    _check_finite(x, name)
     return x
 
 
@@ -349,16 +382,15 @@ def _norm_and_unit(x):
 NEAREST = 4
 
 
-def _nearest_nodes(points, embedding, dq):
-    """The ``k = min(K, NEAREST)`` nodes of smallest ``dq``: indices ``[B, k]``, ``p - l`` ``[B, k, n]``.
+def _nearest_nodes(dq):
+    """Indices ``[B, k]`` of the ``k = min(K, NEAREST)`` nodes of smallest ``dq >= 0``, nearest first.
 
-    Selected on ``dq`` rounded to float32: XLA's CPU top-k is a fast kernel
-    for float32 only (float64 sorts whole rows, 40x slower), and ``dq >= 0``
+    Selected on ``dq`` rounded to float32, where XLA's CPU ``top_k`` is a
+    dedicated kernel (in float64 it sorts whole rows, 40x slower); ``dq >= 0``
     keeps its relative precision when rounded, so only near-ties may swap.
     """
-    k = tf.minimum(tf.shape(embedding)[0], NEAREST)
-    nearest = tf.math.top_k(-tf.cast(dq, tf.float32), k, sorted=True).indices
-    return nearest, points[:, None, :] - tf.gather(embedding, nearest)
+    k = tf.minimum(tf.shape(dq)[1], NEAREST)
+    return tf.math.top_k(-tf.cast(dq, tf.float32), k, sorted=True).indices
 
 
 def _scatter_rows(matrix, columns, values):
@@ -377,20 +409,27 @@ _xla = tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _forward(points, embedding, coords, beta):
     """The output and what the backward pass reuses (see :func:`_soft_som_flat`)."""
     dtype = points.dtype
-    # dq = d_v^2 - d_ref^2 >= 0 relative to the node of smallest q: the
+    # dq = d_v^2 - d_min^2 >= 0 relative to the node of smallest q: the
     # cancellation happens here, in float64.
     q = _shifted_sq_dists(points, embedding)
     dq = q - tf.reduce_min(q, axis=1, keepdims=True)
-    nearest, diff = _nearest_nodes(points, embedding, dq)
-    d_nearest, _ = _norm_and_unit(diff)
-    d_min = tf.reduce_min(d_nearest, axis=1, keepdims=True)
-    # The other nodes: e_v = d_v - d_ref as the root of e^2 + 2 d_ref e - dq
-    # = 0 without cancellation, plus d_ref - d_min (> 0 only if rounding
-    # misordered q).
+    nearest = _nearest_nodes(dq)
+    nodes = tf.gather(embedding, nearest)
+    d_nearest, _ = _norm_and_unit(points[:, None, :] - nodes)
+    d_min = d_nearest[:, :1]
+    # The other nodes: e_v = d_v - d_min as the root of e^2 + 2 d_min e - dq
+    # = 0 without cancellation.
     dq = tf.cast(dq, dtype)
-    d_ref = d_nearest[:, :1]
-    excess = tf.math.divide_no_nan(dq, d_ref + tf.sqrt(d_ref * d_ref + dq)) + (d_ref - d_min)
-    excess = _scatter_rows(excess, nearest, d_nearest - d_min)
+    excess = tf.math.divide_no_nan(dq, d_min + tf.sqrt(d_min * d_min + dq))
+    # The nearest ones: e_v = dq_v / (d_min + d_v) with dq_v = (l_min - l_v) .
+    # (2 p - l_min - l_v) from the nodes themselves, in float64 (exact
+    # differences of float32 data): no eps64 R^2 error from the centred
+    # product, nor eps32 d from differencing two rounded distances. Clamped
+    # at 0 where rounding of q misordered near-ties (the argmin of q did too).
+    p64, nodes64 = tf.cast(points, tf.float64)[:, None, :], tf.cast(nodes, tf.float64)
+    dq_nearest = tf.reduce_sum((nodes64[:, :1] - nodes64) * (2.0 * p64 - nodes64[:, :1] - nodes64), axis=2)
+    e_nearest = tf.math.divide_no_nan(tf.maximum(tf.cast(dq_nearest, dtype), 0.0), d_min + d_nearest)
+    excess = _scatter_rows(excess, nearest, e_nearest)
     # A softmax without its max subtraction: the logits -beta e are <= 0 and
     # exactly 0 at the nearest node, so exp never overflows and total >= 1.
     unnormalized = tf.exp(-beta * excess)
