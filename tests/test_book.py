@@ -1,5 +1,6 @@
 """The whole book, as `make book` builds it but with quick-sized chapters."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -58,7 +59,8 @@ def test_numbers_in_prose_are_glued(built_book, chapter):
 
 def test_prose_pages_glue_every_number(built_book):
     for source in sorted((ROOT / "book").glob("*.md")):
-        bare = re.sub(r"```.*?```|\$\$.*?\$\$|\$[^$]*\$|\{glue:text\}`[^`]*`|`[^`]*`", "",
+        # Code, maths, glued values and version numbers ("Python 3.10") are not typed results.
+        bare = re.sub(r"```.*?```|\$\$.*?\$\$|\$[^$]*\$|\{glue:text\}`[^`]*`|`[^`]*`|Python \d+\.\d+", "",
                       source.read_text(), flags=re.S)
         assert not re.search(r"\d\.\d{2,}", bare), f"typed number in {source.name}"
         text = page(built_book, source.relative_to(ROOT))
@@ -96,7 +98,7 @@ def test_rendered_glue_values_match_the_notebook(built_book):
         for output in cell.get("outputs", []):
             key = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if key:
-                glued[key] = float(output["data"]["application/papermill.record/text/plain"])
+                glued[key] = ast.literal_eval(output["data"]["application/papermill.record/text/plain"])
     assert glued["ch1_rho_som"] > glued["ch1_rho_pca"]
     text = page(built_book, "notebooks/01_what_is_a_som")
     assert f"{glued['ch1_rho_som']:.3f} for the SOM" in re.sub(r"<[^>]+>", "", text)
@@ -136,9 +138,10 @@ def test_citations_resolve(built_book):
 def test_bibliography_lists_every_reference(built_book):
     bib = (ROOT / "book" / "references.bib").read_text()
     titles = re.findall(r"^\s*title\s*=\s*\{(.+)\},?$", bib, flags=re.M)
-    text = re.sub(r"<[^>]+>|[{}]", "", (built_book / "html" / "book" / "bibliography.html").read_text())
+    text = re.sub(r"<[^>]+>|[{}]", "", (built_book / "html" / "book" / "bibliography.html").read_text()).lower()
     for title in titles:
-        words = re.sub(r"[{}]|\\.", "", title).split()[:3]
+        # The bibliography style may change a title's case.
+        words = re.sub(r"[{}]|\\.", "", title).lower().split()[:3]
         assert " ".join(words) in text, f"{title} is not in the bibliography: cite it or drop it"
 
 
