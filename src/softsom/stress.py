@@ -31,8 +31,9 @@ Forward error
     range, 1 if all coords are equal). Bound (:func:`forward_bound`):
     ``FORWARD_ULPS * eps(dtype) + eps64 β R``, the contract's "a few ulps of
     the logits that matter" made explicit: 2 ulps is the contract's measured
-    float32 maximum (2e-7 = 1.7 ulps). Only the exact ties of the "boundary"
-    case at ``β R ~ 2e10`` exceed that (3.6e-7), by the ``eps64 β R`` term.
+    float32 maximum (2e-7 = 1.7 ulps). The ``eps64 β R`` term covers the
+    exact ties, where the float64 distance differences decide how the weight
+    is shared.
 
 Gradient error
     For the loss ``L = sum(U * out)`` with fixed random weights ``U``:
