@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -74,8 +75,12 @@ def test_failing_notebooks_leave_the_results_file_untouched(tmp_path, capsys):
 # exit code (os.waitstatus_to_exitcode: -N for death by signal N; a KeyboardInterrupt
 # exits with 130, as a shell reports Ctrl-C). A writer whose server is gone stops.
 WRITER_SERVER = """
-import itertools, os, sys
+import itertools, os, signal, sys
 from softsom import results
+
+# Python leaves SIGINT ignored if it started ignored, as it does under a shell that
+# runs the test suite in the background: the writers must get Ctrl-C's usual handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 server = os.getpid()
 documents = [results.load(path) for path in sys.argv[1:]]
@@ -93,6 +98,7 @@ for line in sys.stdin:
             os._exit(130)
     print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """
+WRITER_TIMEOUT = 30.0  # seconds a signalled writer may take to end
 TRIALS = 10  # per signal: half at a random moment, half as soon as a write is under way
 EXPECTED_EXIT = {signal.SIGINT: 130, signal.SIGTERM: -signal.SIGTERM, signal.SIGKILL: -signal.SIGKILL}
 
@@ -148,7 +154,13 @@ def test_killed_writer_leaves_a_complete_results_file(writer_server, signum, tmp
         else:
             time.sleep(rng.uniform(0.0, 0.3))
         os.kill(int(writer_pid), signum)
-        assert int(server.stdout.readline()) == EXPECTED_EXIT[signum]
+        # A writer that ignores the signal would hang the suite: SIGKILL it after a while,
+        # which then fails the exit-code check below.
+        watchdog = threading.Timer(WRITER_TIMEOUT, os.kill, (int(writer_pid), signal.SIGKILL))
+        watchdog.start()
+        exit_code = int(server.stdout.readline())
+        watchdog.cancel()
+        assert exit_code == EXPECTED_EXIT[signum], f"trial {trial}: the writer did not end as expected"
         assert target.read_bytes() in texts, f"trial {trial}: {target} is neither complete document"
         results.load(target)
         leftovers = temporary_files(folder)
