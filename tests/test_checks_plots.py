@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import numpy as np
 
 from softsom.checks import gradient_check, naive_soft_som
@@ -39,3 +40,23 @@ def test_plane_is_row_major():
     grid = points.reshape(3, 3, 2)
     np.testing.assert_allclose(grid[2, 1], [xs[1], ys[2]])
     assert points.dtype == np.float32
+
+
+def test_op_figures_and_median_bars_draw_the_bench_file():
+    from softsom.bench import op_figures
+    from softsom.plots import median_bars
+
+    def fig(id, median):
+        return {"id": id, "min": median - 1, "median": median, "max": median + 1}
+
+    data = {"figures": [fig("op/8x4x2/ours_jit/ratio", 3.0), fig("op/8x4x2/ours_eager/ratio", 5.0),
+                        fig("op/16x4x2/ours_jit/ratio", 4.0), fig("op/8x4x2/ours_jit/time", 9.0),
+                        fig("kohonen/online/ratio", 1.0)]}
+    table = op_figures(data, "ratio")
+    assert {shape: sorted(row) for shape, row in table.items()} == {
+        "8x4x2": ["ours_eager", "ours_jit"], "16x4x2": ["ours_jit"]}
+    _, ax = plt.subplots()
+    median_bars(ax, table, target=3.0)
+    heights = sorted(bar.get_height() for bar in ax.patches)
+    assert heights[:3] == [3.0, 4.0, 5.0]  # the missing (16x4x2, eager) bar is a NaN gap
+    plt.close("all")

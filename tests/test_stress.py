@@ -239,3 +239,15 @@ def test_float32_gradients_on_a_dense_map_agree_with_float64(beta_times_spacing)
               for name, g32, g64 in zip(stress.ARGUMENTS, grads[np.float32], grads[np.float64])}
     failing = [f"{name}: {errors[name]:.1e} > 2e-5" for name in ("points", "embedding", "beta") if errors[name] > 2e-5]
     assert not failing, "; ".join(failing)
+
+
+def test_worst_ratios_are_the_worst_cell_over_cases(grid):
+    for dtype in ("float32", "float64"):
+        forward = stress.worst_ratios(grid, dtype, "forward")
+        assert forward.shape == (len(stress.BETAS), len(stress.SCALES))
+        expected = max(r.forward_error / r.forward_bound for r in grid
+                       if r.dtype == dtype and r.beta == stress.BETAS[-1] and r.scale == stress.SCALES[0])
+        assert forward[-1, 0] == expected
+        assert 0 < stress.worst_ratios(grid, dtype, "gradient").max() <= 1
+    with pytest.raises(ValueError, match="kind"):
+        stress.worst_ratios(grid, "float32", "backward")

@@ -38,7 +38,7 @@ import numpy as np
 from .jsonfile import load_validated, save_validated
 
 __all__ = ["SCHEMA_VERSION", "figure", "skipped_figure", "validate", "save_bench", "load_bench",
-           "bench_table"]
+           "bench_table", "op_figures"]
 
 SCHEMA_VERSION = 1
 MODES = ("full", "quick")
@@ -240,3 +240,17 @@ def bench_table(data, section=None):
         return _section_table([f for f in data["figures"] if f["section"] == section])
     return "\n\n".join(f"**{name}**\n\n" + _section_table([f for f in data["figures"] if f["section"] == name])
                        for name in sections)
+
+
+def op_figures(data, metric):
+    """The op section's figures for one metric, as ``{shape: {variant: figure}}``.
+
+    Figure ids read ``op/<B>x<K>x<n>/<variant>/<metric>``, e.g.
+    ``op_figures(data, "ratio_to_matmul_fwd_bwd")["4096x400x64"]["ours_jit"]``.
+    """
+    table = {}
+    for fig in data["figures"]:
+        parts = fig["id"].split("/")
+        if parts[0] == "op" and parts[-1] == metric:
+            table.setdefault(parts[1], {})[parts[2]] = fig
+    return table

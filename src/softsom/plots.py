@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
 
-__all__ = ["draw_map", "field_image", "plane", "snapshot_strip", "update_step"]
+__all__ = ["draw_map", "field_image", "median_bars", "plane", "snapshot_strip", "update_step"]
 
 
 def draw_map(ax, embedding, grid, *, color="C3", node_size=14, linewidth=1.2, label=None, node_colors=None):
@@ -120,3 +120,32 @@ def som_in_hidden_space(ax, activations, embedding, grid, y, basis):
     ax.set_aspect("auto")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def median_bars(ax, table, *, target=None, label=str):
+    """Grouped bars of benchmark medians with min-max error bars.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    table : dict
+        ``{group: {series: figure}}`` with figures as in ``results/bench.json``
+        (``min``, ``median``, ``max``; None where skipped, drawn as a gap).
+    target : float, optional
+        Drawn as a dashed line.
+    label : callable
+        Legend label of a series name.
+    """
+    groups = list(table)
+    series = list(dict.fromkeys(name for row in table.values() for name in row))
+    width = 0.8 / len(series)
+    for i, name in enumerate(series):
+        x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        stats = np.array([[np.nan if fig is None or fig[key] is None else fig[key] for key in ("min", "median", "max")]
+                          for fig in (table[group].get(name) for group in groups)])
+        low, median, high = stats.T
+        ax.bar(x, median, width, yerr=[median - low, high - median], capsize=3, label=label(name))
+    if target is not None:
+        ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}x")
+    ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
+    ax.legend(fontsize=8)

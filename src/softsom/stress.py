@@ -97,7 +97,7 @@ from .ops import soft_som
 __all__ = [
     "BETAS", "SCALES", "DTYPES", "CASES", "FAR", "FORWARD_ULPS", "GRADIENT_FLOOR", "GRADIENT_TOLERANCE",
     "REFERENCE_FRACTION", "StressRow", "stress_case", "reference_soft_som", "forward_bound",
-    "gradient_bound", "evaluate_cell", "stress_grid", "format_stress_tables", "main",
+    "gradient_bound", "evaluate_cell", "stress_grid", "worst_ratios", "format_stress_tables", "main",
 ]
 
 BETAS = (1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
@@ -483,6 +483,29 @@ def _worst_gradient(cell):
     skipped = sum(len(r.not_compared) for r in cell)
     text = f"{max(compared):.1e}" if compared else "n/a"
     return f"{text} ({skipped} n/a)" if skipped else text
+
+
+def worst_ratios(rows, dtype, kind):
+    """Worst error / bound per (beta, scale) cell, shape [len(BETAS), len(SCALES)].
+
+    ``kind`` is ``"forward"`` or ``"gradient"`` (over the compared gradients);
+    cells with nothing compared are 0.
+    """
+    if kind not in ("forward", "gradient"):
+        raise ValueError(f"kind must be 'forward' or 'gradient'; got {kind!r}")
+    betas = sorted({r.beta for r in rows})
+    scales = sorted({r.scale for r in rows})
+    ratio = np.zeros((len(betas), len(scales)))
+    for r in rows:
+        if r.dtype != dtype:
+            continue
+        if kind == "forward":
+            worst = r.forward_error / r.forward_bound
+        else:
+            worst = max([error / bound for _, error, bound in r.compared()], default=0.0)
+        cell = betas.index(r.beta), scales.index(r.scale)
+        ratio[cell] = max(ratio[cell], worst)
+    return ratio
 
 
 def format_stress_tables(rows):
