@@ -17,25 +17,39 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 SYSTEM_TOOLS := $(VENV)/.system-tools
 BROWSER := $(VENV)/.browser
 # Runs a command, prints its wall time and records it for the "Reproduce this book" page.
-TIMED = $(PY) -m softsom.walltime
+TIMED = $(PY) -m tools.book.walltime
 
-.PHONY: book test bench reproduce venv mathjax clean
+.PHONY: book test check lint bench reproduce venv mathjax clean
 
 ## book: execute every chapter (full mode) and build the HTML into _build/html
 book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
-	$(TIMED) "make book" -- $(PY) -m softsom.runner
+	$(TIMED) "make book" -- $(PY) -m tools.book.runner
 
-## test: unit tests, every notebook executed by papermill, the book built with -W -n, a browser check
+## test: lint, unit tests, every notebook executed by papermill, the book built with -W -n, a browser check
 test: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS) $(BROWSER)
-	$(TIMED) "make test" -- $(PY) -m pytest
+	$(TIMED) "make test" -- $(MAKE) --no-print-directory lint pytest
+
+## check: the fast tier for iterating (units, properties, bad inputs; no book build, no installs)
+check: $(INSTALLED)
+	$(PY) -m pytest -m "not book and not slow" -q
+
+## lint: ruff's lint rules and formatting over the whole tree (pyproject.toml configures both)
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The whole suite; `make test` runs it after lint.
+.PHONY: pytest
+pytest: $(INSTALLED)
+	$(PY) -m pytest
 
 ## bench: the performance benchmarks; rewrites results/bench.json (the book's Performance appendix)
 bench: $(INSTALLED)
 	$(PY) -m benchmarks
 
 ## reproduce: rerun the spiral experiments (full) and rewrite results/spiral.json on purpose
-reproduce: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
-	$(PY) -m softsom.runner --only 06_spirals -p "06_spirals:results_path=$(CURDIR)/results/spiral.json"
+reproduce: $(INSTALLED)
+	$(PY) -m experiments.spirals --out results/spiral.json
 
 ## venv: the virtual environment with the exact pins and the `softsom` Jupyter kernel
 venv: $(INSTALLED)
@@ -46,6 +60,9 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# experiments/, tools/, benchmarks/ and tests/ are packages of the checkout, not of the wheel:
+	@# the venv puts the checkout on sys.path, for the notebooks' kernel and every subprocess.
+	$(PY) -c 'import sys, sysconfig, pathlib; pathlib.Path(sysconfig.get_path("purelib"), "softsom-checkout.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	$(PY) -m ipykernel install --sys-prefix --name softsom --display-name "Python (softsom)" >/dev/null
 	touch $@
 

@@ -2,6 +2,6 @@
 
 Measures the soft SOM op against a matrix product and a broadcast
 implementation (time and peak memory) and the Kohonen training loops against
-MiniSom, and writes ``results/bench.json`` (schema: :mod:`softsom.bench`).
+MiniSom, and writes ``results/bench.json`` (schema: :mod:`benchmarks.schema`).
 See ``benchmarks/README.md``.
 """

@@ -11,15 +11,13 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 # Before TensorFlow is imported (also by the memory subprocesses, which inherit it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from softsom.bench import SCHEMA_VERSION, bench_table, save_bench  # noqa: E402
-from softsom.results import provenance  # noqa: E402
+from benchmarks.schema import EXTRA_PACKAGES, SCHEMA_VERSION, bench_table, save_bench  # noqa: E402
+from tools.provenance import provenance  # noqa: E402
 
 from .kohonen import kohonen_figures  # noqa: E402
 from .op import memory_figures, time_figures  # noqa: E402
@@ -33,9 +31,12 @@ def parse_args(argv):
     """The command line as (settings, output path); ValueError names a bad argument."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes: check that the suite runs")
-    parser.add_argument("--output", type=Path, default=None,
-                        help=f"where to write the JSON (default {DEFAULT_OUTPUT.relative_to(ROOT)}; "
-                             "required with --quick)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"where to write the JSON (default {DEFAULT_OUTPUT.relative_to(ROOT)}; required with --quick)",
+    )
     args = parser.parse_args(argv)
     if args.quick and args.output is None:
         raise ValueError("--output is required with --quick, so that results/bench.json keeps full-mode figures")
@@ -47,26 +48,11 @@ def parse_args(argv):
     return (QUICK if args.quick else FULL), output
 
 
-def total_memory_bytes():
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def document(settings, figures):
-    """The results document (schema: :mod:`softsom.bench`) with this run's provenance."""
-    run = provenance(settings.mode)
+    """The results document (schema: :mod:`benchmarks.schema`) with this run's provenance."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "mode": settings.mode,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": run["git_commit"],
-        "machine": {
-            "cpu_model": run["machine"]["processor"],
-            "logical_cores": run["machine"]["cpu_count"],
-            "total_memory_bytes": total_memory_bytes(),
-            "platform": run["machine"]["platform"],
-        },
-        "versions": {**{name: run[name] for name in ("python", "softsom", "tensorflow", "keras", "numpy")},
-                     "minisom": metadata.version("minisom")},
+        "provenance": provenance(settings.mode, EXTRA_PACKAGES),
         "figures": figures,
     }
 
@@ -75,8 +61,11 @@ def main(argv=None):
     settings, output = parse_args(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
     figures = []
-    for name, part in (("op timings", time_figures), ("peak memory", memory_figures),
-                       ("Kohonen training", kohonen_figures)):
+    for name, part in (
+        ("op timings", time_figures),
+        ("peak memory", memory_figures),
+        ("Kohonen training", kohonen_figures),
+    ):
         part_start = time.perf_counter()
         figures += part(settings)
         print(f"{name}: {time.perf_counter() - part_start:.0f} s", file=sys.stderr, flush=True)

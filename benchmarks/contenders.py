@@ -70,17 +70,27 @@ def _broadcast_fwd_bwd(points, embedding, coords, beta):
 
 # name: (function, its arguments, how it runs, description)
 CONTENDERS = {
-    "ours_eager": (_soft_som_fwd_bwd, ("points", "embedding", "coords", "beta"), "eager",
-                   "soft_som fwd+bwd, eager"),
-    "ours_function": (_soft_som_fwd_bwd, ("points", "embedding", "coords", "beta"), "function",
-                      "soft_som fwd+bwd, tf.function"),
-    "ours_jit": (_soft_som_fwd_bwd, ("points", "embedding", "coords", "beta"), "jit",
-                 "soft_som fwd+bwd, tf.function(jit_compile=True)"),
+    "ours_eager": (_soft_som_fwd_bwd, ("points", "embedding", "coords", "beta"), "eager", "soft_som fwd+bwd, eager"),
+    "ours_function": (
+        _soft_som_fwd_bwd,
+        ("points", "embedding", "coords", "beta"),
+        "function",
+        "soft_som fwd+bwd, tf.function",
+    ),
+    "ours_jit": (
+        _soft_som_fwd_bwd,
+        ("points", "embedding", "coords", "beta"),
+        "jit",
+        "soft_som fwd+bwd, tf.function(jit_compile=True)",
+    ),
     "matmul_fwd": (_matmul, ("points", "embedding"), "function", "matmul [B,n]x[n,K] fwd"),
-    "matmul_fwd_bwd": (_matmul_fwd_bwd, ("points", "embedding"), "function",
-                       "matmul [B,n]x[n,K] fwd+bwd"),
-    "broadcast": (_broadcast_fwd_bwd, ("points", "embedding", "coords", "beta"), "function",
-                  "broadcast soft SOM fwd+bwd, tf.function"),
+    "matmul_fwd_bwd": (_matmul_fwd_bwd, ("points", "embedding"), "function", "matmul [B,n]x[n,K] fwd+bwd"),
+    "broadcast": (
+        _broadcast_fwd_bwd,
+        ("points", "embedding", "coords", "beta"),
+        "function",
+        "broadcast soft SOM fwd+bwd, tf.function",
+    ),
 }
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from minisom import MiniSom
 
+from benchmarks.schema import figure
 from softsom import KohonenSOM
-from softsom.bench import figure
 
 from .timing import interleaved_times, ratios
 
@@ -62,8 +62,18 @@ def kohonen_figures(settings):
     # Built before timing: each seed's MiniSom with its initial map drawn from
     # the data (random samples), and a copy of that map for our trainers.
     seeds = range(settings.warmup + settings.kohonen_repeats)
-    prepared = [MiniSom(rows, cols, features, sigma=sigma, learning_rate=LEARNING_RATE,
-                        neighborhood_function="gaussian", random_seed=seed) for seed in seeds]
+    prepared = [
+        MiniSom(
+            rows,
+            cols,
+            features,
+            sigma=sigma,
+            learning_rate=LEARNING_RATE,
+            neighborhood_function="gaussian",
+            random_seed=seed,
+        )
+        for seed in seeds
+    ]
     for som in prepared:
         som.random_weights_init(X)
     initial_maps = [som.get_weights().reshape(rows * cols, features).copy() for som in prepared]
@@ -73,9 +83,15 @@ def kohonen_figures(settings):
         return prepared[seed]
 
     def ours(seed, **mode):
-        return KohonenSOM((rows, cols), learning_rate=(LEARNING_RATE, LEARNING_RATE / 3),
-                          sigma=(sigma, sigma / 3), neighbourhood="gaussian", init=initial_maps[seed],
-                          random_state=seed, **mode)
+        return KohonenSOM(
+            (rows, cols),
+            learning_rate=(LEARNING_RATE, LEARNING_RATE / 3),
+            sigma=(sigma, sigma / 3),
+            neighbourhood="gaussian",
+            init=initial_maps[seed],
+            random_state=seed,
+            **mode,
+        )
 
     trainers = {
         "minisom": _Trainer(train_minisom),
@@ -83,39 +99,83 @@ def kohonen_figures(settings):
         "batch": _Trainer(lambda seed: ours(seed, mode="batch", batch_size=None).fit(X, epochs=epochs)),
     }
     times = interleaved_times(trainers, settings.kohonen_repeats, settings.warmup)
-    models = {name: trainer.models[settings.warmup:] for name, trainer in trainers.items()}
+    models = {name: trainer.models[settings.warmup :] for name, trainer in trainers.items()}
     qe = {name: [m.quantization_error(X) for m in trained] for name, trained in models.items()}
     # MiniSom counts diagonal neighbours as adjacent; ours (grid hops) does not: no MiniSom TE.
     te = {name: [m.topographic_error(X) for m in models[name]] for name in ("online", "batch")}
-    per_sample = {name: [1e6 * t / (samples * passes) for t in times[name]]
-                  for name, passes in (("minisom", 1), ("online", 1), ("batch", epochs))}
+    per_sample = {
+        name: [1e6 * t / (samples * passes) for t in times[name]]
+        for name, passes in (("minisom", 1), ("online", 1), ("batch", epochs))
+    }
 
     shape = f"{samples} x {features}, {rows}x{cols} map"
     return [
-        figure("kohonen/minisom/us_per_sample", SECTION, f"MiniSom train_random ({shape})",
-               "us/sample", per_sample["minisom"]),
-        figure("kohonen/online/us_per_sample", SECTION, f"KohonenSOM online, 1 epoch ({shape})",
-               "us/sample", per_sample["online"]),
-        figure("kohonen/online/speedup_over_minisom", SECTION, "online: speed-up over MiniSom", "x",
-               ratios(per_sample["minisom"], per_sample["online"]), target=SPEEDUP_ONLINE),
-        figure("kohonen/minisom/quantization_error", SECTION, "MiniSom: quantization error",
-               "data units", qe["minisom"]),
-        figure("kohonen/online/quantization_error", SECTION, "online: quantization error",
-               "data units", qe["online"]),
-        figure("kohonen/online/qe_relative_difference", SECTION, "online: |QE / MiniSom's QE - 1|",
-               "", _relative_difference(qe["online"], qe["minisom"]), target=QE_VS_MINISOM),
-        figure("kohonen/online/topographic_error", SECTION, "online: topographic error", "",
-               te["online"]),
-        figure("kohonen/batch/us_per_sample", SECTION,
-               f"KohonenSOM batch map, {epochs} epochs, per sample seen", "us/sample", per_sample["batch"]),
-        figure("kohonen/batch/speedup_over_minisom", SECTION,
-               "batch: speed-up over MiniSom, per sample seen", "x",
-               ratios(per_sample["minisom"], per_sample["batch"]), target=SPEEDUP_BATCH),
-        figure("kohonen/batch/quantization_error", SECTION, "batch: quantization error", "data units",
-               qe["batch"]),
-        figure("kohonen/batch/qe_relative_difference", SECTION, "batch: |QE / online QE - 1|", "",
-               _relative_difference(qe["batch"], qe["online"]), target=QE_VS_ONLINE),
+        figure(
+            "kohonen/minisom/us_per_sample",
+            SECTION,
+            f"MiniSom train_random ({shape})",
+            "us/sample",
+            per_sample["minisom"],
+        ),
+        figure(
+            "kohonen/online/us_per_sample",
+            SECTION,
+            f"KohonenSOM online, 1 epoch ({shape})",
+            "us/sample",
+            per_sample["online"],
+        ),
+        figure(
+            "kohonen/online/speedup_over_minisom",
+            SECTION,
+            "online: speed-up over MiniSom",
+            "x",
+            ratios(per_sample["minisom"], per_sample["online"]),
+            target=SPEEDUP_ONLINE,
+        ),
+        figure(
+            "kohonen/minisom/quantization_error", SECTION, "MiniSom: quantization error", "data units", qe["minisom"]
+        ),
+        figure("kohonen/online/quantization_error", SECTION, "online: quantization error", "data units", qe["online"]),
+        figure(
+            "kohonen/online/qe_relative_difference",
+            SECTION,
+            "online: |QE / MiniSom's QE - 1|",
+            "",
+            _relative_difference(qe["online"], qe["minisom"]),
+            target=QE_VS_MINISOM,
+        ),
+        figure("kohonen/online/topographic_error", SECTION, "online: topographic error", "", te["online"]),
+        figure(
+            "kohonen/batch/us_per_sample",
+            SECTION,
+            f"KohonenSOM batch map, {epochs} epochs, per sample seen",
+            "us/sample",
+            per_sample["batch"],
+        ),
+        figure(
+            "kohonen/batch/speedup_over_minisom",
+            SECTION,
+            "batch: speed-up over MiniSom, per sample seen",
+            "x",
+            ratios(per_sample["minisom"], per_sample["batch"]),
+            target=SPEEDUP_BATCH,
+        ),
+        figure("kohonen/batch/quantization_error", SECTION, "batch: quantization error", "data units", qe["batch"]),
+        figure(
+            "kohonen/batch/qe_relative_difference",
+            SECTION,
+            "batch: |QE / online QE - 1|",
+            "",
+            _relative_difference(qe["batch"], qe["online"]),
+            target=QE_VS_ONLINE,
+        ),
         figure("kohonen/batch/topographic_error", SECTION, "batch: topographic error", "", te["batch"]),
-        figure("kohonen/batch/te_difference", SECTION, "batch: |TE - online TE|", "",
-               np.abs(np.subtract(te["batch"], te["online"])), target=TE_VS_ONLINE),
+        figure(
+            "kohonen/batch/te_difference",
+            SECTION,
+            "batch: |TE - online TE|",
+            "",
+            np.abs(np.subtract(te["batch"], te["online"])),
+            target=TE_VS_ONLINE,
+        ),
     ]

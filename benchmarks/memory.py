@@ -22,7 +22,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from softsom.validation import check_positive_int
+from softsom._validation import check_positive_int
 
 from .contenders import build, op_inputs
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softsom.bench import figure, skipped_figure
+from benchmarks.schema import figure, skipped_figure
 
 from .contenders import CONTENDERS, broadcast_bytes, build, op_inputs
 from .timing import interleaved_times, ratios
@@ -33,8 +33,10 @@ def _label(shape):
 def _too_large(shape, settings):
     size = broadcast_bytes(shape)
     if size > settings.broadcast_limit_bytes:
-        return (f"its [B,K,n] float32 tensor would take {size / 2**30:.1f} GiB "
-                f"(limit {settings.broadcast_limit_bytes / 2**30:.1f} GiB)")
+        return (
+            f"its [B,K,n] float32 tensor would take {size / 2**30:.1f} GiB "
+            f"(limit {settings.broadcast_limit_bytes / 2**30:.1f} GiB)"
+        )
     return None
 
 
@@ -47,33 +49,45 @@ def time_figures(settings):
         inputs = op_inputs(shape)
         skip_broadcast = _too_large(shape, settings)
         names = [name for name in CONTENDERS if not (name == "broadcast" and skip_broadcast)]
-        times = interleaved_times({name: build(name, inputs) for name in names},
-                                  settings.repeats, settings.warmup)
+        times = interleaved_times({name: build(name, inputs) for name in names}, settings.repeats, settings.warmup)
         for name in CONTENDERS:
             description = f"{CONTENDERS[name][3]}: time"
             if name in times:
-                figures.append(figure(f"op/{label}/{name}/time", section, description, "ms",
-                                      [1e3 * t for t in times[name]]))
+                figures.append(
+                    figure(f"op/{label}/{name}/time", section, description, "ms", [1e3 * t for t in times[name]])
+                )
             else:
-                figures.append(skipped_figure(f"op/{label}/{name}/time", section, description, "ms",
-                                              skip_broadcast))
+                figures.append(skipped_figure(f"op/{label}/{name}/time", section, description, "ms", skip_broadcast))
         for name in OURS:
             what = CONTENDERS[name][3]
-            figures.append(figure(
-                f"op/{label}/{name}/ratio_to_matmul_fwd_bwd", section,
-                f"{what} / matmul fwd+bwd", "x", ratios(times[name], times["matmul_fwd_bwd"]),
-                target=FLOOR_TARGET))
-            figures.append(figure(
-                f"op/{label}/{name}/ratio_to_matmul_fwd", section,
-                f"{what} / matmul fwd only", "x", ratios(times[name], times["matmul_fwd"])))
+            figures.append(
+                figure(
+                    f"op/{label}/{name}/ratio_to_matmul_fwd_bwd",
+                    section,
+                    f"{what} / matmul fwd+bwd",
+                    "x",
+                    ratios(times[name], times["matmul_fwd_bwd"]),
+                    target=FLOOR_TARGET,
+                )
+            )
+            figures.append(
+                figure(
+                    f"op/{label}/{name}/ratio_to_matmul_fwd",
+                    section,
+                    f"{what} / matmul fwd only",
+                    "x",
+                    ratios(times[name], times["matmul_fwd"]),
+                )
+            )
             target = BROADCAST_TARGET if shape == settings.ratio_shape else None
             fig_id = f"op/{label}/{name}/speedup_over_broadcast"
             description = f"speed-up of {what} over broadcast"
             if skip_broadcast:
                 figures.append(skipped_figure(fig_id, section, description, "x", skip_broadcast, target))
             else:
-                figures.append(figure(fig_id, section, description, "x",
-                                      ratios(times["broadcast"], times[name]), target=target))
+                figures.append(
+                    figure(fig_id, section, description, "x", ratios(times["broadcast"], times[name]), target=target)
+                )
     return figures
 
 
@@ -83,8 +97,13 @@ def _peak_memory(names, shape, repeats):
     Memory is per process, so the processes run at the same time.
     """
     processes = {
-        name: subprocess.Popen([sys.executable, "-m", "benchmarks.memory", name, *map(str, shape), str(repeats)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        name: subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.memory", name, *map(str, shape), str(repeats)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         for name in names
     }
     measured = {}
@@ -112,8 +131,9 @@ def memory_figures(settings):
     figures = []
     for name in names:
         for key, what, target in (
-                ("rss_peak", "peak resident memory", MEMORY_TARGET if name == "ours_function" else None),
-                ("allocator_peak", "TF allocator peak per call", None)):
+            ("rss_peak", "peak resident memory", MEMORY_TARGET if name == "ours_function" else None),
+            ("allocator_peak", "TF allocator peak per call", None),
+        ):
             description = f"{CONTENDERS[name][3]}: {what}"
             fig_id = f"memory/{label}/{name}/{key}"
             per_bk = (f"{fig_id}_per_bk", section, f"{description} / (4 B K bytes)", "x")

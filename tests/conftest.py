@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from softsom import runner
+from tools.book import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_BUILD = ROOT / "_build" / "test"
@@ -26,7 +26,9 @@ def built_book():
     sources = {p: p.read_bytes() for p in (ROOT / "notebooks").glob("*.ipynb")}
     TEST_BUILD.mkdir(parents=True)
     status = runner.run(
-        root=ROOT, out_root=TEST_BUILD, quick=True,
+        root=ROOT,
+        out_root=TEST_BUILD,
+        quick=True,
         parameters=["06_spirals:quick=False", f"06_spirals:results_path={SPIRAL_RESULTS}"],
     )
     assert status == 0, "a notebook failed: see the runner's report above"

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from softsom.atomic import write_json_atomically, write_text_atomically
+from tools.atomic import write_json_atomically, write_text_atomically
 
 
 def test_writes_and_replaces(tmp_path):

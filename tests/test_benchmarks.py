@@ -1,4 +1,4 @@
-"""The benchmark suite (`python -m benchmarks`) and its results file (softsom.bench)."""
+"""The benchmark suite (`python -m benchmarks`) and its results file (benchmarks.schema)."""
 
 import copy
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from softsom.bench import bench_table, figure, load_bench, save_bench, skipped_figure, validate
+from benchmarks.schema import bench_table, figure, load_bench, save_bench, skipped_figure, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("ours_eager", "ours_function", "ours_jit")
@@ -18,8 +18,14 @@ OURS = ("ours_eager", "ours_function", "ours_jit")
 
 def run_suite(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "benchmarks", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +45,14 @@ def figures_by_id(data):
 def test_quick_run_writes_a_valid_file(quick):
     output, stdout = quick
     data = load_bench(output)
-    assert data["mode"] == "quick"
-    assert set(data["machine"]) == {"cpu_model", "logical_cores", "total_memory_bytes", "platform"}
-    assert data["machine"]["logical_cores"] >= 1 and data["machine"]["total_memory_bytes"] > 0
-    assert set(data["versions"]) == {"python", "softsom", "tensorflow", "keras", "numpy", "minisom"}
-    assert data["versions"]["minisom"] == "2.3.6"
-    assert "git_commit" in data
-    datetime.fromisoformat(data["date"])
+    measured = data["provenance"]
+    assert measured["mode"] == "quick"
+    assert set(measured["machine"]) == {"cpu_model", "logical_cores", "total_memory_bytes", "platform"}
+    assert measured["machine"]["logical_cores"] >= 1 and measured["machine"]["total_memory_bytes"] > 0
+    assert set(measured["versions"]) == {"softsom", "tensorflow", "keras", "numpy", "minisom"}
+    assert measured["versions"]["minisom"] == "2.3.6"
+    assert "git_commit" in measured and measured["python"]
+    datetime.fromisoformat(measured["date"])
     assert "| figure |" in stdout and str(output) in stdout
     assert not [p for p in output.parent.iterdir() if p.name.endswith(".tmp")]
 
@@ -73,9 +80,14 @@ def test_memory_and_kohonen_figures(quick):
         assert rss["unit"] == "MiB" and rss["repeats"] == 1
         assert figures[f"memory/256x64x16/{name}/allocator_peak"]["repeats"] == 2
     assert figures["memory/256x64x16/ours_function/rss_peak_per_bk"]["target"]["comparison"] == "<="
-    for fig_id in ("kohonen/minisom/us_per_sample", "kohonen/online/speedup_over_minisom",
-                   "kohonen/online/qe_relative_difference", "kohonen/batch/speedup_over_minisom",
-                   "kohonen/batch/qe_relative_difference", "kohonen/batch/te_difference"):
+    for fig_id in (
+        "kohonen/minisom/us_per_sample",
+        "kohonen/online/speedup_over_minisom",
+        "kohonen/online/qe_relative_difference",
+        "kohonen/batch/speedup_over_minisom",
+        "kohonen/batch/qe_relative_difference",
+        "kohonen/batch/te_difference",
+    ):
         fig = figures[fig_id]
         assert fig["skipped"] is None and fig["repeats"] == 2, fig_id
 
@@ -88,14 +100,21 @@ def test_bad_output_argument_is_a_value_error_and_leaves_files_alone(tmp_path):
     assert result.returncode != 0 and "--output is required with --quick" in result.stderr
 
 
-# --- softsom.bench: schema, writer, readers ------------------------------------------
+# --- benchmarks.schema: schema, writer, readers ------------------------------------------
 
 
 def document():
     return {
-        "schema_version": 1, "mode": "quick", "date": "2025-01-01T00:00:00+00:00", "git_commit": None,
-        "machine": {"cpu_model": "cpu", "logical_cores": 2, "total_memory_bytes": 2**30, "platform": "linux"},
-        "versions": dict.fromkeys(("python", "softsom", "tensorflow", "keras", "numpy", "minisom"), "1"),
+        "schema_version": 2,
+        "provenance": {
+            "mode": "quick",
+            "date": "2025-01-01T00:00:00+00:00",
+            "git_commit": None,
+            "python": "3.11.7",
+            "versions": dict.fromkeys(("softsom", "tensorflow", "keras", "numpy", "minisom"), "1"),
+            "machine": {"cpu_model": "cpu", "logical_cores": 2, "total_memory_bytes": 2**30, "platform": "linux"},
+            "onednn": None,
+        },
         "figures": [
             figure("a/time", "A", "time of a", "ms", [3.0, 1.0, 2.0]),
             figure("a/ratio", "A", "a / b", "x", [2.0, 4.0], target=("<=", 3.0, "b")),
@@ -114,18 +133,21 @@ def test_figure_statistics_and_target():
         figure("a", "s", "d", "x", [1.0], target=("<", 2.0, "b"))
 
 
-@pytest.mark.parametrize("path, value, message", [
-    (("schema_version",), 2, "schema_version"),
-    (("mode",), "fast", "mode"),
-    (("machine", "logical_cores"), "2", "machine.logical_cores"),
-    (("versions", "minisom"), None, "versions.minisom"),
-    (("figures", 0, "median"), 10.0, "figures\\[0\\]: min <= median <= max"),
-    (("figures", 1, "met"), False, "figures\\[1\\].met disagrees"),
-    (("figures", 1, "target", "comparison"), "<", "figures\\[1\\].target.comparison"),
-    (("figures", 2, "min"), 1.0, "figures\\[2\\] is skipped"),
-    (("figures", 1, "id"), "a/time", "duplicate"),
-    (("figures", 0, "max"), float("nan"), "figures\\[0\\].max is not finite"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("schema_version",), 1, "schema_version"),
+        (("provenance", "mode"), "fast", "provenance.mode"),
+        (("provenance", "machine", "logical_cores"), "2", "provenance.machine.logical_cores"),
+        (("provenance", "versions", "minisom"), None, "provenance.versions.minisom"),
+        (("figures", 0, "median"), 10.0, "figures\\[0\\]: min <= median <= max"),
+        (("figures", 1, "met"), False, "figures\\[1\\].met disagrees"),
+        (("figures", 1, "target", "comparison"), "<", "figures\\[1\\].target.comparison"),
+        (("figures", 2, "min"), 1.0, "figures\\[2\\] is skipped"),
+        (("figures", 1, "id"), "a/time", "duplicate"),
+        (("figures", 0, "max"), float("nan"), "figures\\[0\\].max is not finite"),
+    ],
+)
 def test_validate_names_the_bad_field(path, value, message):
     data = document()
     target = data
@@ -137,9 +159,15 @@ def test_validate_names_the_bad_field(path, value, message):
 
 
 def test_validate_names_missing_and_unknown_fields():
-    for field, message in (("date", "bench.date is missing"), ("figures", "bench.figures is missing")):
+    for where, field, message in (
+        ((), "figures", "^figures is missing"),
+        (("provenance",), "date", "provenance.date is missing"),
+    ):
         data = document()
-        del data[field]
+        target = data
+        for key in where:
+            target = target[key]
+        del target[field]
         with pytest.raises(ValueError, match=message):
             validate(data)
     data = document()

@@ -1,6 +1,7 @@
 """The whole book, as `make book` builds it but with quick-sized chapters."""
 
 import ast
+import inspect
 import json
 import re
 from pathlib import Path
@@ -8,11 +9,44 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from softsom.runner import toc_notebooks
+from tools.book.runner import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = toc_notebooks(ROOT)
 BOOK_PAGES = ["book/intro", "book/reproduction", "book/reproduce", "book/cite", "book/bibliography"]
+API_PAGES = ["book/api/index", "book/api/maps", "book/api/op", "book/api/models", "book/api/data"]
+# The public names, by the anchor of their entry in the API reference.
+API_ENTRIES = [
+    "softsom.Grid",
+    "softsom.KohonenSOM",
+    "softsom.SoftSOM",
+    "softsom.soft_som",
+    "softsom.hard_som",
+    "softsom.two_spirals",
+    "softsom.datasets.spiral_curve",
+    "softsom.models.mlp",
+    "softsom.models.som_preprocessing",
+    "softsom.models.interposed_som",
+    "softsom.plotting.draw_map",
+]
+# Where a chapter first names a public name, it links to the name's entry.
+CHAPTER_LINKS = {
+    "notebooks/01_what_is_a_som": [
+        "softsom.Grid",
+        "softsom.KohonenSOM",
+        "softsom.datasets.spiral_curve",
+        "softsom.plotting.draw_map",
+    ],
+    "notebooks/03_why_not_backprop": ["softsom.hard_som"],
+    "notebooks/04_soft_som": ["softsom.soft_som", "softsom.SoftSOM"],
+    "notebooks/05_tensorflow_structure": [
+        "softsom.models.mlp",
+        "softsom.models.som_preprocessing",
+        "softsom.models.interposed_som",
+        "softsom.SoftSOM.from_kohonen",
+    ],
+    "notebooks/06_spirals": ["softsom.two_spirals"],
+}
 pytestmark = pytest.mark.book
 
 
@@ -23,8 +57,46 @@ def page(built_book, source):
 def test_index_and_every_page_exist(built_book):
     html = built_book / "html"
     assert (html / "index.html").is_file()
-    for entry in [*BOOK_PAGES, *map(str, CHAPTERS)]:
+    for entry in [*BOOK_PAGES, *API_PAGES, *map(str, CHAPTERS)]:
         assert (html / Path(entry).with_suffix(".html")).is_file(), entry
+
+
+def api_entries(built_book):
+    """``{anchor: page}`` of every object documented in the API reference."""
+    entries = {}
+    for source in API_PAGES:
+        for anchor in re.findall(r'<dt class="sig sig-object py" id="([^"]+)"', page(built_book, source)):
+            entries[anchor] = source
+    return entries
+
+
+def test_api_reference_documents_every_public_name(built_book):
+    import softsom
+    from softsom import models
+
+    entries = api_entries(built_book)
+    assert set(API_ENTRIES) <= set(entries), sorted(set(API_ENTRIES) - set(entries))
+    # Names added to the package's __all__ get an entry too.
+    public = [f"softsom.{name}" for name in softsom.__all__ if name != "models"]
+    public += [f"softsom.models.{name}" for name in models.__all__]
+    assert set(public) <= set(API_ENTRIES), sorted(set(public) - set(API_ENTRIES))
+    # The entries show their arguments (SoftSOM's signature is written out in book/api/op.md).
+    op = page(built_book, "book/api/op")
+    for name, function in [("soft_som", softsom.soft_som), ("SoftSOM", softsom.SoftSOM.__init__)]:
+        signature = re.search(rf'<dt class="sig sig-object py" id="softsom\.{name}">(.*?)</dt>', op, flags=re.S)
+        text = re.sub(r"<[^>]+>", "", signature.group(1))
+        for parameter in inspect.signature(function).parameters:
+            if parameter != "self":
+                assert parameter in text, f"{name}: {parameter} not in the signature {text!r}"
+    assert "Parameters" in op and "Raises" in op
+
+
+def test_chapters_link_to_the_api_reference(built_book):
+    entries = api_entries(built_book)
+    for chapter, anchors in CHAPTER_LINKS.items():
+        links = set(re.findall(r'href="\.\./(book/api/[a-z_]+)\.html#([\w.]+)"', page(built_book, chapter)))
+        for anchor in anchors:
+            assert (entries[anchor], anchor) in links, f"{chapter} does not link to {anchor}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
@@ -60,8 +132,12 @@ def test_numbers_in_prose_are_glued(built_book, chapter):
 def test_prose_pages_glue_every_number(built_book):
     for source in sorted((ROOT / "book").glob("*.md")):
         # Code, maths, glued values and version numbers ("Python 3.10") are not typed results.
-        bare = re.sub(r"```.*?```|\$\$.*?\$\$|\$[^$]*\$|\{glue:text\}`[^`]*`|`[^`]*`|Python \d+\.\d+", "",
-                      source.read_text(), flags=re.S)
+        bare = re.sub(
+            r"```.*?```|\$\$.*?\$\$|\$[^$]*\$|\{glue:text\}`[^`]*`|`[^`]*`|Python \d+\.\d+",
+            "",
+            source.read_text(),
+            flags=re.S,
+        )
         assert not re.search(r"\d\.\d{2,}", bare), f"typed number in {source.name}"
         text = page(built_book, source.relative_to(ROOT))
         assert "{glue" not in text and "glue:text" not in text, source.name
@@ -109,7 +185,7 @@ def test_pages_load_nothing_from_the_network(built_book):
         text = path.read_text()
         for tag in re.findall(r"<(?:script|link|img|iframe|source)\b[^>]*>", text):
             url = re.search(r'(?:src|href)="([^"]*)"', tag)
-            if url and not tag.startswith("<link rel=\"canonical\""):
+            if url and not tag.startswith('<link rel="canonical"'):
                 assert not re.match(r"(https?:)?//", url.group(1)), f"{path.name} loads {url.group(1)}"
 
 

@@ -1,6 +1,6 @@
 """The built book read in headless Chromium, page by page, as a reader would see it.
 
-``softsom.browser`` does the work (a local server on 127.0.0.1, Playwright, the
+``tools.book.browser`` does the work (a local server on 127.0.0.1, Playwright, the
 checks); these tests make sure it catches what it claims to catch, then run it
 over every page of the book built by the ``built_book`` fixture. Screenshots of
 every page are left in ``_build/screens/`` for a person to look at.
@@ -11,9 +11,8 @@ import io
 from pathlib import Path
 
 import pytest
-import yaml
 
-from softsom import browser
+from tools.book import browser, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENS = ROOT / "_build" / "screens"
@@ -23,23 +22,15 @@ SCREENS = ROOT / "_build" / "screens"
 def chromium():
     if not browser.CHROMIUM.is_file():
         pytest.fail(
-            f"Debian's chromium is missing ({browser.CHROMIUM}): run `make test`, "
-            "which installs it with apt", pytrace=False)
+            f"Debian's chromium is missing ({browser.CHROMIUM}): run `make test`, which installs it with apt",
+            pytrace=False,
+        )
     return browser.CHROMIUM
 
 
 def toc_pages(root):
-    """Every page _toc.yml lists (root, chapters, back matter), as "dir/name"."""
-    def files(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield from [value] if key in ("root", "file") else files(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from files(item)
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    return [str(Path(entry).with_suffix("")) for entry in files(toc)]
+    """Every page _toc.yml lists, as "dir/name"."""
+    return [str(Path(entry).with_suffix("")) for entry in runner.toc_entries(root)]
 
 
 def report_text(report):
@@ -48,13 +39,13 @@ def report_text(report):
 
 # --- the checker itself, on a small site with known defects --------------------------
 
+
 def animated_gif():
     from PIL import Image
 
     frames = [Image.new("RGB", (40, 40), colour) for colour in ("red", "blue", "green")]
     out = io.BytesIO()
-    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=150, loop=0)
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=150, loop=0)
     return out.getvalue()
 
 
@@ -78,7 +69,8 @@ def defective_site(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     (site / "anim.gif").write_bytes(animated_gif())
     (site / "page.html").write_text(  # nearly blank: one small line of text
-        '<html><body><p id="here">A page</p></body></html>')
+        '<html><body><p id="here">A page</p></body></html>'
+    )
     (site / "index.html").write_text(f"""<html><head><title>defects</title></head><body>
         <h1>Defects</h1>
         <p><a href="page.html">fine</a> <a href="page.html#here">fine anchor</a>
@@ -102,22 +94,26 @@ def defects_report(defective_site, chromium, tmp_path_factory):
     return browser.check_book(defective_site, tmp_path_factory.mktemp("screens"), chromium)
 
 
-@pytest.mark.parametrize("expected", [
-    "index: broken link \"missing page\" -> missing.html: no file missing.html",
-    "index: broken link \"missing anchor\" -> page.html#nope: no id 'nope' in page.html",
-    "index: image not loaded: http://127.0.0.1:",
-    "index: HTTP 404: http://127.0.0.1:",
-    "index: request to another host (blocked): https://maxcdn.bootstrapcdn.com/",
-    "index: console error: boom",
-    "index: uncaught exception: Error: kaboom",
-    "index: raw TeX left in the text: '\\\\(x^2\\\\)",
-    "index: raw TeX left in the text: '$$y$$",
-    "index: Markdown table shown as a paragraph, not rendered: '| a | b |",
-    "page: screenshot ",  # too small, or blank
-])
+@pytest.mark.parametrize(
+    "expected",
+    [
+        'index: broken link "missing page" -> missing.html: no file missing.html',
+        "index: broken link \"missing anchor\" -> page.html#nope: no id 'nope' in page.html",
+        "index: image not loaded: http://127.0.0.1:",
+        "index: HTTP 404: http://127.0.0.1:",
+        "index: request to another host (blocked): https://maxcdn.bootstrapcdn.com/",
+        "index: console error: boom",
+        "index: uncaught exception: Error: kaboom",
+        "index: raw TeX left in the text: '\\\\(x^2\\\\)",
+        "index: raw TeX left in the text: '$$y$$",
+        "index: Markdown table shown as a paragraph, not rendered: '| a | b |",
+        "page: screenshot ",  # too small, or blank
+    ],
+)
 def test_the_checker_reports_each_defect(defects_report, expected):
     assert any(problem.startswith(expected) for problem in defects_report.problems), (
-        f"not reported: {expected}\n{report_text(defects_report)}")
+        f"not reported: {expected}\n{report_text(defects_report)}"
+    )
 
 
 def test_the_checker_passes_what_works(defects_report):
@@ -128,12 +124,14 @@ def test_the_checker_passes_what_works(defects_report):
     # The GIF (file and data: URL) and the jshtml animation play: found, no complaint.
     assert counts["animated images"] == 2 and counts["jshtml animations"] == 1
     assert "animat" not in problems and "anim.gif" not in problems
-    assert not [p for p in defects_report.problems if p.startswith("page:")
-                and "theme's CSS" not in p and "screenshot" not in p]
+    assert not [
+        p for p in defects_report.problems if p.startswith("page:") and "theme's CSS" not in p and "screenshot" not in p
+    ]
     assert counts["screenshots"] == 2
 
 
 # --- the book ------------------------------------------------------------------
+
 
 @pytest.mark.book
 def test_every_page_reads_cleanly_in_chromium(built_book, chromium):
@@ -142,14 +140,14 @@ def test_every_page_reads_cleanly_in_chromium(built_book, chromium):
 
     # Everything wrong goes in one list, so that one run reports all of it.
     problems = list(report.problems)
-    problems += [f"{page}: in _toc.yml but not built, so not checked"
-                 for page in toc_pages(ROOT) if page not in report.pages]
-    problems += [f"{page}: Sphinx's page is missing" for page in ("genindex", "search")
-                 if page not in report.pages]
-    problems += [f"{page}: no screenshot" for page in report.pages
-                 if not (SCREENS / f"{page}.png").is_file()]
+    problems += [
+        f"{page}: in _toc.yml but not built, so not checked" for page in toc_pages(ROOT) if page not in report.pages
+    ]
+    problems += [f"{page}: Sphinx's page is missing" for page in ("genindex", "search") if page not in report.pages]
+    problems += [f"{page}: no screenshot" for page in report.pages if not (SCREENS / f"{page}.png").is_file()]
     if not report.counts["math elements"] or not report.counts["pages with MathJax"]:
         problems.append("the book shows no typeset formula at all")
     assert not problems, (
         f"{len(problems)} problems in the book read in Chromium (screenshots in {SCREENS}):\n"
-        f"{report.summary()}\n" + "\n".join(problems))
+        f"{report.summary()}\n" + "\n".join(problems)
+    )

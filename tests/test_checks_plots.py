@@ -1,10 +1,10 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from softsom.checks import gradient_check, naive_soft_som
-from softsom.tables import markdown_table
+from experiments.checks import gradient_check, naive_soft_som
+from experiments.figures import plane
 from softsom.ops import soft_som
-from softsom.plots import plane
+from tools.tables import markdown_table
 
 
 def test_gradient_check_rows_are_small_errors():
@@ -21,8 +21,11 @@ def test_naive_formula_agrees_near_the_map_and_fails_far_from_it():
     embedding = rng.normal(size=(6, 2)).astype(np.float32)
     coords = rng.integers(0, 3, size=(6, 2)).astype(np.float32)
     near = rng.normal(size=(5, 2)).astype(np.float32)
-    np.testing.assert_allclose(naive_soft_som(near, embedding, coords, np.float32(2.0)),
-                               soft_som(near, embedding, coords, 2.0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        naive_soft_som(near, embedding, coords, np.float32(2.0)),
+        soft_som(near, embedding, coords, 2.0).numpy(),
+        atol=1e-5,
+    )
     far = np.array([[0.0, 300.0]], dtype=np.float32)
     assert np.all(np.isnan(naive_soft_som(far, embedding, coords, np.float32(1.0))))
     assert np.all(np.isfinite(soft_som(far, embedding, coords, 1.0).numpy()))
@@ -43,18 +46,26 @@ def test_plane_is_row_major():
 
 
 def test_op_figures_and_median_bars_draw_the_bench_file():
-    from softsom.bench import op_figures
-    from softsom.plots import median_bars
+    from benchmarks.schema import op_figures
+    from experiments.figures import median_bars
 
     def fig(id, median):
         return {"id": id, "min": median - 1, "median": median, "max": median + 1}
 
-    data = {"figures": [fig("op/8x4x2/ours_jit/ratio", 3.0), fig("op/8x4x2/ours_eager/ratio", 5.0),
-                        fig("op/16x4x2/ours_jit/ratio", 4.0), fig("op/8x4x2/ours_jit/time", 9.0),
-                        fig("kohonen/online/ratio", 1.0)]}
+    data = {
+        "figures": [
+            fig("op/8x4x2/ours_jit/ratio", 3.0),
+            fig("op/8x4x2/ours_eager/ratio", 5.0),
+            fig("op/16x4x2/ours_jit/ratio", 4.0),
+            fig("op/8x4x2/ours_jit/time", 9.0),
+            fig("kohonen/online/ratio", 1.0),
+        ]
+    }
     table = op_figures(data, "ratio")
     assert {shape: sorted(row) for shape, row in table.items()} == {
-        "8x4x2": ["ours_eager", "ours_jit"], "16x4x2": ["ours_jit"]}
+        "8x4x2": ["ours_eager", "ours_jit"],
+        "16x4x2": ["ours_jit"],
+    }
     _, ax = plt.subplots()
     median_bars(ax, table, target=3.0)
     heights = sorted(bar.get_height() for bar in ax.patches)

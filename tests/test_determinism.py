@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from softsom import results, runner
+from experiments import results
+from tools.book import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.book
@@ -22,7 +23,11 @@ def quick_spiral_numbers(out, first_seed):
     """Run chapter 6 quick from ``first_seed``; its results document without provenance, as JSON text."""
     path = out / f"spiral-{first_seed}.json"
     status = runner.run(
-        root=ROOT, out_root=out, quick=True, only=["06_spirals"], build_html=False,
+        root=ROOT,
+        out_root=out,
+        quick=True,
+        only=["06_spirals"],
+        build_html=False,
         parameters=[f"06_spirals:first_seed={first_seed}", f"06_spirals:results_path={path}"],
     )
     assert status == 0, "the spiral chapter failed: see the runner's report above"

@@ -1,6 +1,7 @@
 """The pins: one exact-pin requirements file, mirrored by environment.yml."""
 
 import ast
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -52,37 +53,60 @@ def test_environment_yml_mirrors_requirements():
     extra = sorted(set(env_pins) - set(req_pins))
     differ = sorted(name for name in set(req_pins) & set(env_pins) if req_pins[name] != env_pins[name])
     assert not (missing or extra or differ), (
-        f"environment.yml and requirements.txt disagree: missing {missing}, "
-        f"extra {extra}, different versions {differ}"
+        f"environment.yml and requirements.txt disagree: missing {missing}, extra {extra}, different versions {differ}"
     )
     assert "tensorflow-cpu" in env_pins  # TensorFlow comes from pip, not conda
 
 
-def test_runtime_imports_are_declared_dependencies():
-    """Every third-party module the library imports is a declared dependency of softsom.
+def third_party_imports(path):
+    """Top-level names of the non-stdlib modules a file imports (relative imports left out)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return {name for name in names if name not in sys.stdlib_module_names}
 
-    The runner's imports (papermill, nbformat, yaml, jupyter_client) belong to the
-    ``book`` extra, the browser check's (playwright, pillow) to the ``test`` extra.
-    """
+
+def owners(module):
+    return {canonicalize_name(d) for d in metadata.packages_distributions().get(module, [])}
+
+
+def test_the_library_imports_only_its_declared_dependencies():
+    """src/softsom imports its base requirements, TensorFlow (checked at import, installed by the user or
+    an extra) and, in softsom.plotting only, Matplotlib (the ``plot`` extra)."""
     declared = [Requirement(spec) for spec in metadata.requires("softsom")]
-    runtime = {canonicalize_name(r.name) for r in declared if r.marker is None}
-    def extra(name):
-        return {canonicalize_name(r.name) for r in declared if r.marker and r.marker.evaluate({"extra": name})}
-
-    wanted_by = {"runner": extra("book") | runtime, "browser": extra("test") | runtime}
-    distributions = metadata.packages_distributions()
+    base = {canonicalize_name(r.name) for r in declared if r.marker is None}
+    plot = {canonicalize_name(r.name) for r in declared if r.marker and r.marker.evaluate({"extra": "plot"})}
     for module in sorted((ROOT / "src" / "softsom").glob("*.py")):
-        wanted = wanted_by.get(module.stem, runtime)
-        for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top in sys.stdlib_module_names:
-                    continue
-                owners = {canonicalize_name(d) for d in distributions.get(top, [])}
-                assert owners & wanted, f"{module.name} imports {top}, which no declared dependency provides"
+        allowed = base | (plot if module.stem == "plotting" else set())
+        for name in third_party_imports(module) - {"softsom", "tensorflow"}:
+            assert owners(name) & allowed, (
+                f"softsom/{module.name} imports {name}, which no declared dependency provides"
+            )
+
+
+def test_everything_else_imports_only_pinned_packages():
+    """The experiments, the tools, the benchmarks and the tests import what requirements.txt pins."""
+    pinned = set(requirements_pins())
+    ours = {"softsom", "experiments", "tools", "benchmarks", "tests"}
+    for folder in ("experiments", "tools", "benchmarks", "tests"):
+        for module in sorted((ROOT / folder).rglob("*.py")):
+            for name in third_party_imports(module) - ours:
+                assert owners(name) & pinned, f"{module.relative_to(ROOT)} imports {name}, which no pin provides"
+
+
+def test_pre_commit_runs_what_make_lint_runs():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    entries = [hook["entry"] for repo in config["repos"] for hook in repo["hooks"]]
+    assert entries == [".venv/bin/ruff check --force-exclude", ".venv/bin/ruff format --check --force-exclude"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "ruff check ." in makefile and "ruff format --check ." in makefile
+    completed = subprocess.run(
+        [Path(sys.executable).parent / "pre-commit", "validate-config", ".pre-commit-config.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr

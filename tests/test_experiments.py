@@ -6,19 +6,29 @@ import json
 
 import numpy as np
 import pytest
-from scipy import stats
+import scipy.stats
 
-from softsom import results
-from softsom.experiments import (Configuration, Protocol, describe_difference, learned_parameters_of,
-                                 matched_pure_nn, prepare_data, run_classic, run_configuration,
-                                 som_snapshot)
+from experiments import report, results, stats
+from experiments.report import describe_difference
+from experiments.spirals import (
+    Configuration,
+    Protocol,
+    learned_parameters_of,
+    matched_pure_nn,
+    prepare_data,
+    run_classic,
+    run_configuration,
+    som_snapshot,
+)
 
 TINY = Protocol(n_per_class=40, epochs=15, classic_epochs=5)
 PURE = Configuration("pure_nn", "pure NN", "pure_nn", hidden=(4,))
-INTERPOSED = Configuration("interposed", "interposed", "interposed", hidden=(4,), hidden_after=(4,),
-                           grid_shape=(3, 3), beta=2.0)
-PRE_HARD = Configuration("pre_hard", "hard", "som_preprocessing", grid_shape=(4, 4), beta=5.0, output="hard",
-                         som_epochs=1)
+INTERPOSED = Configuration(
+    "interposed", "interposed", "interposed", hidden=(4,), hidden_after=(4,), grid_shape=(3, 3), beta=2.0
+)
+PRE_HARD = Configuration(
+    "pre_hard", "hard", "som_preprocessing", grid_shape=(4, 4), beta=5.0, output="hard", som_epochs=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +99,7 @@ def test_parameter_matching():
 
 # -- the results file ------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def document(trainers):
     seeds = [0, 1]
@@ -129,12 +140,14 @@ def test_missing_or_malformed_file(tmp_path):
 def test_compare_exact_on_the_same_machine(document):
     changed = copy.deepcopy(document)
     changed["configurations"][1]["runs"][0]["test_accuracy"] += 1e-9
-    assert results.compare(changed, document) == ["configurations pre_hard: runs differ on the same machine and versions"]
+    assert results.compare(changed, document) == [
+        "configurations pre_hard: runs differ on the same machine and versions"
+    ]
 
 
 def test_compare_with_tolerance_elsewhere(document):
     elsewhere = copy.deepcopy(document)
-    elsewhere["provenance"]["machine"]["processor"] = "another CPU"
+    elsewhere["provenance"]["machine"]["cpu_model"] = "another CPU"
     for run in elsewhere["configurations"][0]["runs"]:
         run["test_accuracy"] += 0.01
     assert results.compare(elsewhere, document) == []
@@ -155,16 +168,18 @@ def test_compare_detects_stale_results(document):
 
 def test_statistics():
     values = [0.5, 0.7, 0.6, 0.9]
-    s = results.summary(values)
-    half = stats.t.ppf(0.975, 3) * np.std(values, ddof=1) / 2
+    s = stats.summary(values)
+    half = scipy.stats.t.ppf(0.975, 3) * np.std(values, ddof=1) / 2
     assert s["mean"] == pytest.approx(0.675) and s["ci_high"] - s["mean"] == pytest.approx(half)
-    d = results.paired_difference([0.6, 0.7, 0.8], [0.5, 0.5, 0.5])
-    assert d["mean"] == pytest.approx(0.2) and d["p_value"] == pytest.approx(stats.ttest_rel([0.6, 0.7, 0.8], [0.5] * 3).pvalue)
-    assert results.paired_difference([1, 2], [1, 2])["p_value"] == 1.0
+    d = stats.paired_difference([0.6, 0.7, 0.8], [0.5, 0.5, 0.5])
+    assert d["mean"] == pytest.approx(0.2) and d["p_value"] == pytest.approx(
+        scipy.stats.ttest_rel([0.6, 0.7, 0.8], [0.5] * 3).pvalue
+    )
+    assert stats.paired_difference([1, 2], [1, 2])["p_value"] == 1.0
     assert describe_difference({"ci_low": 0.01, "ci_high": 0.2}) == "higher than"
     assert describe_difference({"ci_low": -0.2, "ci_high": -0.01}) == "lower than"
     assert describe_difference({"ci_low": -0.1, "ci_high": 0.1}) == "not distinguishable from"
-    assert results.summary([None, None])["n"] == 0
+    assert stats.summary([None, None])["n"] == 0
 
 
 def test_configuration_settings_are_json_ready():
@@ -173,13 +188,13 @@ def test_configuration_settings_are_json_ready():
 
 
 def test_comparison_tables(document):
-    compared = results.comparison(document)
+    compared = report.comparison(document)
     assert list(compared) == ["pure_nn", "pre_hard"]
     assert compared["pure_nn"]["difference"]["mean"] == 0.0
-    rows = results.comparison_rows(document)
+    rows = report.comparison_rows(document)
     assert [row["configuration"] for row in rows] == ["pure NN", "hard"]
     assert rows[0]["Δ accuracy vs pure_nn"] == "" and "p = " in rows[1]["Δ accuracy vs pure_nn"]
-    classic = results.classic_rows(document)
+    classic = report.classic_rows(document)
     assert classic[0]["reached 100%"].endswith("/2")
 
 

@@ -1,4 +1,4 @@
-"""Faults around the results files (issue 6 §5): failing notebooks, interrupted writes, hand edits.
+"""Faults around the results files: failing notebooks, interrupted writes, hand edits.
 
 tests/test_runner.py already checks that a failing notebook is reported and the
 others still run, and that a hanging cell is stopped; tests/test_atomic.py the
@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner import make_project, write_notebook
 
-from softsom import results, runner
-from softsom.atomic import TEMPORARY_PATTERN
+from experiments import results
+from tests.test_runner import make_project, write_notebook
+from tools.atomic import TEMPORARY_PATTERN
+from tools.book import runner
 
 COMMITTED = Path(__file__).resolve().parents[1] / "results" / "spiral.json"
 
@@ -36,13 +37,14 @@ def temporary_files(folder, name="spiral.json"):
 
 # -- a failing notebook ----------------------------------------------------------------
 
+
 def test_failing_notebooks_leave_the_results_file_untouched(tmp_path, capsys):
     """One notebook fails while saving an invalid document, one before saving; the third still runs."""
     results_copy = tmp_path / "results" / "spiral.json"
     results_copy.parent.mkdir()
     results_copy.write_bytes(COMMITTED.read_bytes())
     root = make_project(tmp_path, {"a_invalid": [], "b_raises": [], "c_ok": []})
-    load = ["from softsom import results", "document = results.load(results_path)"]
+    load = ["from experiments import results", "document = results.load(results_path)"]
     save = "results.save(results_path, document)"
     chapters = {
         "a_invalid": [*load, "document['seeds'].append(99)", save],
@@ -57,8 +59,9 @@ def test_failing_notebooks_leave_the_results_file_untouched(tmp_path, capsys):
     assert status == 1
     err = capsys.readouterr().err
     # Cells count from 1: markdown, parameters, then the cells above.
-    assert ("notebooks/a_invalid.ipynb: cell 6: ValueError: configurations[0].runs has 10 runs, "
-            "but seeds has 11") in err
+    assert (
+        "notebooks/a_invalid.ipynb: cell 6: ValueError: configurations[0].runs has 10 runs, but seeds has 11"
+    ) in err
     assert "notebooks/b_raises.ipynb: cell 5: RuntimeError: stopped before writing" in err
     assert "2 of 3 notebooks failed" in err
     assert (root / "notebooks" / "c_ran").read_text() == str(results_copy)
@@ -68,7 +71,7 @@ def test_failing_notebooks_leave_the_results_file_untouched(tmp_path, capsys):
 
 # -- interrupted writes ----------------------------------------------------------------
 
-# Importing softsom.results takes seconds, so one server process imports it once
+# Importing experiments.results takes seconds, so one server process imports it once
 # and forks a writer per trial. Each trial is a line "TARGET" on its standard input;
 # the writer saves the two documents alternately to TARGET, says "ready PID" after
 # the first complete save, and writes until killed; the server then prints the writer's
@@ -76,7 +79,7 @@ def test_failing_notebooks_leave_the_results_file_untouched(tmp_path, capsys):
 # exits with 130, as a shell reports Ctrl-C). A writer whose server is gone stops.
 WRITER_SERVER = """
 import itertools, os, signal, sys
-from softsom import results
+from experiments import results
 
 # Python leaves SIGINT ignored if it started ignored, as it does under a shell that
 # runs the test suite in the background: the writers must get Ctrl-C's usual handler.
@@ -123,8 +126,13 @@ def writer_server(tmp_path_factory):
         results.save(path, large_document(generation))
     # One thread in the server, so that forking it is safe.
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    with subprocess.Popen([sys.executable, "-c", WRITER_SERVER, *map(str, sources)], env=env,
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as server:
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER_SERVER, *map(str, sources)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as server:
         yield server, {path.read_bytes() for path in sources}
         server.kill()  # also ends a writer left running by a failed test
 
@@ -165,7 +173,7 @@ def test_killed_writer_leaves_a_complete_results_file(writer_server, signum, tmp
         results.load(target)
         leftovers = temporary_files(folder)
         if signum == signal.SIGKILL:
-            assert len(leftovers) <= 1  # documented in softsom.atomic
+            assert len(leftovers) <= 1  # documented in tools.atomic
         else:
             assert leftovers == [], f"trial {trial}: {signal.Signals(signum).name} left {leftovers}"
         assert set(folder.iterdir()) == {target, *leftovers}
@@ -188,41 +196,63 @@ def test_stale_temporary_file_does_not_break_loading_or_saving(tmp_path):
 
 # -- results files edited by hand ------------------------------------------------------
 
+
 def set_item(container, key, value):
     container[key] = value
 
 
 SCHEMA_FAULTS = [  # (edit of the committed document, the message after "results file PATH: ")
     (lambda d: d.pop("seeds"), "seeds is missing"),
-    (lambda d: set_item(d, "schema_version", 2), "schema_version is 2, expected 1"),
-    (lambda d: d["provenance"].pop("tensorflow"), r"provenance\.tensorflow is missing"),
+    (lambda d: set_item(d, "schema_version", 1), "schema_version is 1, expected 2"),
+    (lambda d: d["provenance"]["versions"].pop("tensorflow"), r"provenance\.versions\.tensorflow is missing"),
     (lambda d: set_item(d, "provenance", "full"), "provenance must be a JSON object; got str"),
     (lambda d: set_item(d["provenance"], "mode", "fast"), r"provenance\.mode must be one of .*; got 'fast'"),
     (lambda d: d["seeds"].append(99), r"configurations\[0\]\.runs has 10 runs, but seeds has 11"),
     (lambda d: d["classic"][1]["runs"].pop(), r"classic\[1\]\.runs has 9 runs, but seeds has 10"),
     (lambda d: set_item(d["seeds"], 1, 0), r"seeds\[1\] repeats seeds\[0\]"),
     (lambda d: set_item(d["seeds"], 0, True), r"seeds\[0\] has the wrong type: expected an int >= 0; got True"),
-    (lambda d: d["configurations"][0]["runs"].reverse(), r"configurations\[0\]\.runs\[0\]\.seed is 9, but seeds\[0\] is 0"),
-    (lambda d: d["configurations"][0]["runs"][1].pop("test_accuracy"),
-     r"configurations\[0\]\.runs\[1\]\.test_accuracy is missing"),
-    (lambda d: set_item(d["configurations"][1]["runs"][0], "test_log_loss", "low"),
-     r"configurations\[1\]\.runs\[0\]\.test_log_loss has the wrong type: expected a number >= 0; got 'low'"),
-    (lambda d: set_item(d["configurations"][0]["runs"][0], "test_accuracy", float("nan")),
-     r"configurations\[0\]\.runs\[0\]\.test_accuracy is not finite"),
-    (lambda d: set_item(d["configurations"][2]["runs"][3], "test_accuracy", 1.5),
-     r"configurations\[2\]\.runs\[3\]\.test_accuracy is out of range: expected a number in \[0, 1\]; got 1.5"),
-    (lambda d: set_item(d["configurations"][2]["runs"][0], "learned_parameters", -5),
-     r"configurations\[2\]\.runs\[0\]\.learned_parameters is out of range: expected an int >= 0; got -5"),
-    (lambda d: set_item(d["classic"][0]["runs"][0], "epochs_to_100", 2.5),
-     r"classic\[0\]\.runs\[0\]\.epochs_to_100 has the wrong type: expected an int >= 0 or null"),
-    (lambda d: set_item(d["configurations"][0]["runs"][0], "extra", 1),
-     r"configurations\[0\]\.runs\[0\] has unknown fields \['extra'\]"),
-    (lambda d: set_item(d["configurations"][0]["runs"], 2, 0.5),
-     r"configurations\[0\]\.runs\[2\] must be a JSON object; got float"),
+    (
+        lambda d: d["configurations"][0]["runs"].reverse(),
+        r"configurations\[0\]\.runs\[0\]\.seed is 9, but seeds\[0\] is 0",
+    ),
+    (
+        lambda d: d["configurations"][0]["runs"][1].pop("test_accuracy"),
+        r"configurations\[0\]\.runs\[1\]\.test_accuracy is missing",
+    ),
+    (
+        lambda d: set_item(d["configurations"][1]["runs"][0], "test_log_loss", "low"),
+        r"configurations\[1\]\.runs\[0\]\.test_log_loss has the wrong type: expected a number >= 0; got 'low'",
+    ),
+    (
+        lambda d: set_item(d["configurations"][0]["runs"][0], "test_accuracy", float("nan")),
+        r"configurations\[0\]\.runs\[0\]\.test_accuracy is not finite",
+    ),
+    (
+        lambda d: set_item(d["configurations"][2]["runs"][3], "test_accuracy", 1.5),
+        r"configurations\[2\]\.runs\[3\]\.test_accuracy is out of range: expected a number in \[0, 1\]; got 1.5",
+    ),
+    (
+        lambda d: set_item(d["configurations"][2]["runs"][0], "learned_parameters", -5),
+        r"configurations\[2\]\.runs\[0\]\.learned_parameters is out of range: expected an int >= 0; got -5",
+    ),
+    (
+        lambda d: set_item(d["classic"][0]["runs"][0], "epochs_to_100", 2.5),
+        r"classic\[0\]\.runs\[0\]\.epochs_to_100 has the wrong type: expected an int >= 0 or null",
+    ),
+    (
+        lambda d: set_item(d["configurations"][0]["runs"][0], "extra", 1),
+        r"configurations\[0\]\.runs\[0\] has unknown fields \['extra'\]",
+    ),
+    (
+        lambda d: set_item(d["configurations"][0]["runs"], 2, 0.5),
+        r"configurations\[0\]\.runs\[2\] must be a JSON object; got float",
+    ),
     (lambda d: set_item(d["configurations"][0], "runs", {}), r"configurations\[0\]\.runs must be a list; got dict"),
     (lambda d: d["classic"][0]["settings"].pop("description"), r"classic\[0\]\.settings\.description is missing"),
-    (lambda d: set_item(d["configurations"][1]["settings"], "name", "pure_nn"),
-     r"configurations\[1\]\.settings\.name 'pure_nn' is already used by configurations\[0\]"),
+    (
+        lambda d: set_item(d["configurations"][1]["settings"], "name", "pure_nn"),
+        r"configurations\[1\]\.settings\.name 'pure_nn' is already used by configurations\[0\]",
+    ),
     (lambda d: set_item(d, "configurations", []), "configurations must be a non-empty list"),
 ]
 

@@ -42,9 +42,7 @@ def test_one_dimensional_chain():
     np.testing.assert_array_equal(grid.edges(), [[0, 1], [1, 2], [2, 3], [3, 4]])
 
 
-@pytest.mark.parametrize(
-    "shape", [(), (0,), (3, 0), (-1, 2), (2.5,), (True, 3), ("3",), (3, None), 5, "ab", None]
-)
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0), (-1, 2), (2.5,), (True, 3), ("3",), (3, None), 5, "ab", None])
 def test_bad_shape_names_shape(shape):
     with pytest.raises(ValueError, match="shape"):
         Grid(shape)

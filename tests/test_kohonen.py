@@ -3,9 +3,9 @@ import pytest
 import tensorflow as tf
 from minisom import MiniSom
 
+from experiments.manifold import rank_correlation
 from softsom import Grid, KohonenSOM
 from softsom.kohonen import decay, neighbourhood
-from softsom.manifold import rank_correlation
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,7 @@ def test_fit_returns_self_and_learned_attributes(blobs):
 
 
 def test_winner_equals_brute_force(fitted, blobs):
-    brute = np.argmin(
-        np.linalg.norm(blobs[:, None, :] - fitted.embedding_.astype(np.float64)[None], axis=2), axis=1
-    )
+    brute = np.argmin(np.linalg.norm(blobs[:, None, :] - fitted.embedding_.astype(np.float64)[None], axis=2), axis=1)
     np.testing.assert_array_equal(fitted.winner(blobs), brute)
 
 
@@ -75,8 +73,9 @@ def test_one_online_update_by_hand():
 
 def test_gaussian_neighbourhood_update():
     init = np.zeros((3, 1))
-    som = KohonenSOM((3,), learning_rate=(1.0, 1.0), sigma=(1.0, 1.0), init=init,
-                     neighbourhood="gaussian", decay_samples=1).partial_fit([[1.0]])
+    som = KohonenSOM(
+        (3,), learning_rate=(1.0, 1.0), sigma=(1.0, 1.0), init=init, neighbourhood="gaussian", decay_samples=1
+    ).partial_fit([[1.0]])
     # All nodes tie; the first wins.
     np.testing.assert_allclose(som.embedding_[:, 0], np.exp(-np.array([0.0, 1.0, 4.0]) / 2), rtol=1e-6)
 
@@ -111,8 +110,9 @@ def test_one_dimensional_map_keeps_order_on_an_unseen_curve():
 def test_quantization_error_close_to_minisom(blobs):
     """Same data, same 10x10 map, comparable Gaussian schedule: within 10% of MiniSom."""
     n_steps = 3 * len(blobs)
-    ours = KohonenSOM((10, 10), learning_rate=(0.5, 0.5 / 3), sigma=(2.0, 2.0 / 3),
-                      neighbourhood="gaussian", random_state=0).fit(blobs, epochs=3)
+    ours = KohonenSOM(
+        (10, 10), learning_rate=(0.5, 0.5 / 3), sigma=(2.0, 2.0 / 3), neighbourhood="gaussian", random_state=0
+    ).fit(blobs, epochs=3)
     theirs = MiniSom(10, 10, 5, sigma=2.0, learning_rate=0.5, random_seed=0)
     theirs.train_random(blobs, n_steps)
     ours_qe, theirs_qe = ours.quantization_error(blobs), theirs.quantization_error(blobs)
@@ -156,45 +156,62 @@ def test_partial_fit_continues_the_schedule(blobs):
 
 # -- bad input ----------------------------------------------------------------
 
-@pytest.mark.parametrize("X", [
-    np.zeros(5), np.zeros((2, 3, 4)), np.zeros((0, 3)), np.zeros((4, 0)),
-    np.array([[0.0, np.nan]]), np.array([[np.inf, 0.0]]), [["a", "b"]],
-])
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.zeros(5),
+        np.zeros((2, 3, 4)),
+        np.zeros((0, 3)),
+        np.zeros((4, 0)),
+        np.array([[0.0, np.nan]]),
+        np.array([[np.inf, 0.0]]),
+        [["a", "b"]],
+    ],
+)
 def test_bad_X_names_X(X):
     with pytest.raises(ValueError, match="X"):
         KohonenSOM((3, 3)).fit(X)
 
 
 def test_wrong_feature_count_after_fit(fitted):
-    for method in (fitted.winner, fitted.transform, fitted.quantization_error,
-                   fitted.topographic_error, fitted.partial_fit):
+    for method in (
+        fitted.winner,
+        fitted.transform,
+        fitted.quantization_error,
+        fitted.topographic_error,
+        fitted.partial_fit,
+    ):
         with pytest.raises(ValueError, match="X has 4 features"):
             method(np.zeros((3, 4)))
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(learning_rate=(0.0, 0.1)), "learning_rate"),
-    (dict(learning_rate=(0.5, 1.5)), "learning_rate"),
-    (dict(learning_rate=0.5), "learning_rate"),
-    (dict(learning_rate=(0.5, float("nan"))), "learning_rate"),
-    (dict(sigma=(2.0, 0.0)), "sigma"),
-    (dict(sigma=(-1.0, 1.0)), "sigma"),
-    (dict(sigma=("a", 1.0)), "sigma"),
-    (dict(neighbourhood="box"), "neighbourhood"),
-    (dict(init="random"), "init"),
-    (dict(init=np.zeros((4, 2))), "init"),
-    (dict(init=np.full((9, 2), np.nan)), "init"),
-    (dict(decay_samples=0), "decay_samples"),
-    (dict(decay_samples=2.5), "decay_samples"),
-    (dict(grid=(0, 3)), "shape"),
-    (dict(mode="sgd"), "mode"),
-    (dict(mode="batch", batch_size=0), "batch_size"),
-    (dict(mode="batch", batch_size=2.5), "batch_size"),
-    (dict(mode="batch", batch_size=True), "batch_size"),
-    (dict(batch_size=8), "batch_size"),
-    (dict(mode="batch", strategy="mirrored"), "strategy"),
-    (dict(strategy=tf.distribute.get_strategy()), "strategy"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(learning_rate=(0.0, 0.1)), "learning_rate"),
+        (dict(learning_rate=(0.5, 1.5)), "learning_rate"),
+        (dict(learning_rate=0.5), "learning_rate"),
+        (dict(learning_rate=(0.5, float("nan"))), "learning_rate"),
+        (dict(sigma=(2.0, 0.0)), "sigma"),
+        (dict(sigma=(-1.0, 1.0)), "sigma"),
+        (dict(sigma=("a", 1.0)), "sigma"),
+        (dict(neighbourhood="box"), "neighbourhood"),
+        (dict(init="random"), "init"),
+        (dict(init=np.zeros((4, 2))), "init"),
+        (dict(init=np.full((9, 2), np.nan)), "init"),
+        (dict(decay_samples=0), "decay_samples"),
+        (dict(decay_samples=2.5), "decay_samples"),
+        (dict(grid=(0, 3)), "shape"),
+        (dict(mode="sgd"), "mode"),
+        (dict(mode="batch", batch_size=0), "batch_size"),
+        (dict(mode="batch", batch_size=2.5), "batch_size"),
+        (dict(mode="batch", batch_size=True), "batch_size"),
+        (dict(batch_size=8), "batch_size"),
+        (dict(mode="batch", strategy="mirrored"), "strategy"),
+        (dict(strategy=tf.distribute.get_strategy()), "strategy"),
+    ],
+)
 def test_bad_settings_name_the_setting(kwargs, name):
     grid = kwargs.pop("grid", (3, 3))
     with pytest.raises(ValueError, match=name):
@@ -218,6 +235,7 @@ def test_unfitted_map_says_so():
 
 
 # -- batch modes -----------------------------------------------------------------
+
 
 def batch_map_epoch(X, embedding, coords, sigma, kind="exponential"):
     """One epoch of the batch map written out in float64."""
@@ -294,8 +312,16 @@ def test_batch_map_is_translation_equivariant(blobs):
 
 def test_mini_batch_step_by_hand():
     """The rule of SoftSOM's "kohonen" mode (tests/test_layers.py has the same numbers)."""
-    som = KohonenSOM((3,), mode="batch", batch_size=2, learning_rate=(0.5, 0.5), sigma=(1.0, 1.0),
-                     init=[[0.0], [1.0], [2.0]], decay_samples=10, random_state=0)
+    som = KohonenSOM(
+        (3,),
+        mode="batch",
+        batch_size=2,
+        learning_rate=(0.5, 0.5),
+        sigma=(1.0, 1.0),
+        init=[[0.0], [1.0], [2.0]],
+        decay_samples=10,
+        random_state=0,
+    )
     x = np.array([[0.1], [1.9]])
     som.partial_fit(x)
     L = np.array([0.0, 1.0, 2.0])

@@ -58,8 +58,9 @@ def test_kohonen_mode_moves_embedding_by_the_rule_not_the_optimizer(data):
 
 
 def test_kohonen_update_matches_the_rule_by_hand():
-    layer = SoftSOM((3,), beta=1.0, learning_rate=(0.5, 0.5), sigma=(1.0, 1.0),
-                    decay_samples=10, embedding_initializer="zeros")
+    layer = SoftSOM(
+        (3,), beta=1.0, learning_rate=(0.5, 0.5), sigma=(1.0, 1.0), decay_samples=10, embedding_initializer="zeros"
+    )
     layer.build((None, 1))
     layer.embedding.assign([[0.0], [1.0], [2.0]])
     x = np.array([[0.1], [1.9]], dtype="float32")
@@ -123,8 +124,15 @@ def test_frozen_from_kohonen_keeps_the_fitted_map(data):
 @pytest.mark.parametrize("mode", ["kohonen", "backprop", "frozen"])
 def test_keras_round_trip(data, tmp_path, mode):
     X, y = data
-    layer = SoftSOM((3, 4), beta=1.5, embedding_update=mode, neighbourhood="gaussian",
-                    sigma=(2.0, 0.5), decay_samples=500, name="som")
+    layer = SoftSOM(
+        (3, 4),
+        beta=1.5,
+        embedding_update=mode,
+        neighbourhood="gaussian",
+        sigma=(2.0, 0.5),
+        decay_samples=500,
+        name="som",
+    )
     model = model_with(layer)
     model.fit(X, y, epochs=1, batch_size=64, verbose=0)
     path = tmp_path / "model.keras"
@@ -137,17 +145,20 @@ def test_keras_round_trip(data, tmp_path, mode):
     assert loaded_layer.get_config() == layer.get_config()
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(grid_shape=(0, 3)), "shape"),
-    (dict(beta=0.0), "beta"),
-    (dict(beta=float("nan")), "beta"),
-    (dict(beta="1"), "beta"),
-    (dict(embedding_update="sgd"), "embedding_update"),
-    (dict(learning_rate=(0.1, 2.0)), "learning_rate"),
-    (dict(sigma=(0.0, 1.0)), "sigma"),
-    (dict(neighbourhood="box"), "neighbourhood"),
-    (dict(decay_samples=0), "decay_samples"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(grid_shape=(0, 3)), "shape"),
+        (dict(beta=0.0), "beta"),
+        (dict(beta=float("nan")), "beta"),
+        (dict(beta="1"), "beta"),
+        (dict(embedding_update="sgd"), "embedding_update"),
+        (dict(learning_rate=(0.1, 2.0)), "learning_rate"),
+        (dict(sigma=(0.0, 1.0)), "sigma"),
+        (dict(neighbourhood="box"), "neighbourhood"),
+        (dict(decay_samples=0), "decay_samples"),
+    ],
+)
 def test_bad_arguments_name_the_argument(kwargs, name):
     kwargs.setdefault("grid_shape", (3, 3))
     with pytest.raises(ValueError, match=name):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from softsom.data import spiral_curve, two_spirals
-from softsom.manifold import pca, rank_correlation
+from experiments.manifold import pca, rank_correlation
+from softsom.datasets import spiral_curve, two_spirals
 
 
 def test_spiral_curve_is_seeded_and_sorted():
@@ -17,10 +17,16 @@ def test_spiral_curve_is_seeded_and_sorted():
     np.testing.assert_allclose(np.linalg.norm(X0, axis=1), 1 + t0)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(n=0), "n"), (dict(n=2.5), "n"), (dict(n=10, turns=0), "turns"),
-    (dict(n=10, noise=-1), "noise"), (dict(n=10, noise=float("nan")), "noise"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(n=0), "n"),
+        (dict(n=2.5), "n"),
+        (dict(n=10, turns=0), "turns"),
+        (dict(n=10, noise=-1), "noise"),
+        (dict(n=10, noise=float("nan")), "noise"),
+    ],
+)
 def test_spiral_curve_bad_input(kwargs, name):
     n = kwargs.pop("n")
     with pytest.raises(ValueError, match=name):
@@ -79,12 +85,17 @@ def test_generated_two_spirals_depend_only_on_the_seed():
     assert np.all((radius >= 6.5 * 8 / 104 - 1e-9) & (radius <= 6.5 + 1e-9))
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(n_per_class=0), "n_per_class"), (dict(n_per_class=2.5), "n_per_class"),
-    (dict(n_per_class=10, turns=-1), "turns"), (dict(n_per_class=10, noise=-0.1), "noise"),
-    (dict(n_per_class=10, fractions=(0.5, 0.5)), "fractions"),
-    (dict(n_per_class=10, fractions=(0.5, 0.6, -0.1)), "fractions"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(n_per_class=0), "n_per_class"),
+        (dict(n_per_class=2.5), "n_per_class"),
+        (dict(n_per_class=10, turns=-1), "turns"),
+        (dict(n_per_class=10, noise=-0.1), "noise"),
+        (dict(n_per_class=10, fractions=(0.5, 0.5)), "fractions"),
+        (dict(n_per_class=10, fractions=(0.5, 0.6, -0.1)), "fractions"),
+    ],
+)
 def test_two_spirals_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
         two_spirals(**kwargs)

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
+from experiments.diagram import model_graph, render_svg
 from softsom import Grid, KohonenSOM
-from softsom.diagram import model_graph, render_svg
 from softsom.layers import SoftSOM
 from softsom.models import interposed_som, mlp, som_preprocessing
 
@@ -71,10 +71,24 @@ def test_som_preprocessing_freezes_the_fitted_map(som):
 
 @pytest.mark.parametrize("mode", ["kohonen", "backprop", "frozen"])
 def test_interposed_som_modes_shapes_and_parameters(mode):
-    model = interposed_som(2, (4, 5), beta=2.0, hidden_units_before=(8,), hidden_units_after=(6, 6),
-                           n_classes=3, embedding_update=mode, decay_samples=500)
+    model = interposed_som(
+        2,
+        (4, 5),
+        beta=2.0,
+        hidden_units_before=(8,),
+        hidden_units_after=(6, 6),
+        n_classes=3,
+        embedding_update=mode,
+        decay_samples=500,
+    )
     assert [layer.name for layer in model.layers] == [
-        "inputs", "hidden_1", "soft_som", "hidden_2", "hidden_3", "classifier"]
+        "inputs",
+        "hidden_1",
+        "soft_som",
+        "hidden_2",
+        "hidden_3",
+        "classifier",
+    ]
     layer = model.get_layer("soft_som")
     assert layer.embedding_update == mode and layer.decay_samples == 500
     assert layer.embedding.shape == (20, 8)
@@ -91,25 +105,28 @@ def test_interposed_som_passes_som_options():
     assert layer.learning_rate == (0.2, 0.02) and layer.neighbourhood == "gaussian"
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda: mlp(0), "n_inputs"),
-    (lambda: mlp(2.5), "n_inputs"),
-    (lambda: mlp(2, hidden_units=(16, 0)), "hidden_units"),
-    (lambda: mlp(2, hidden_units=16), "hidden_units"),
-    (lambda: mlp(2, n_classes=1), "n_classes"),
-    (lambda: mlp(2, activation="no-such-activation"), "activation"),
-    (lambda: mlp(2, name=""), "name"),
-    (lambda: mlp(2, seed=-1), "seed"),
-    (lambda: som_preprocessing(KohonenSOM(Grid((3,))), 1.0), "som"),
-    (lambda: interposed_som(2, (4, 0), 1.0), "grid_shape"),
-    (lambda: interposed_som(2, (4, 4), 0.0), "beta"),
-    (lambda: interposed_som(2, (4, 4), float("nan")), "beta"),
-    (lambda: interposed_som(2, (4, 4), 1.0, hidden_units_before=(-1,)), "hidden_units_before"),
-    (lambda: interposed_som(2, (4, 4), 1.0, hidden_units_after="16"), "hidden_units_after"),
-    (lambda: interposed_som(2, (4, 4), 1.0, embedding_update="adam"), "embedding_update"),
-    (lambda: interposed_som(2, (4, 4), 1.0, decay_samples=0), "decay_samples"),
-    (lambda: interposed_som(2, (4, 4), 1.0, radius=3), "som_options"),
-])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda: mlp(0), "n_inputs"),
+        (lambda: mlp(2.5), "n_inputs"),
+        (lambda: mlp(2, hidden_units=(16, 0)), "hidden_units"),
+        (lambda: mlp(2, hidden_units=16), "hidden_units"),
+        (lambda: mlp(2, n_classes=1), "n_classes"),
+        (lambda: mlp(2, activation="no-such-activation"), "activation"),
+        (lambda: mlp(2, name=""), "name"),
+        (lambda: mlp(2, seed=-1), "seed"),
+        (lambda: som_preprocessing(KohonenSOM(Grid((3,))), 1.0), "som"),
+        (lambda: interposed_som(2, (4, 0), 1.0), "grid_shape"),
+        (lambda: interposed_som(2, (4, 4), 0.0), "beta"),
+        (lambda: interposed_som(2, (4, 4), float("nan")), "beta"),
+        (lambda: interposed_som(2, (4, 4), 1.0, hidden_units_before=(-1,)), "hidden_units_before"),
+        (lambda: interposed_som(2, (4, 4), 1.0, hidden_units_after="16"), "hidden_units_after"),
+        (lambda: interposed_som(2, (4, 4), 1.0, embedding_update="adam"), "embedding_update"),
+        (lambda: interposed_som(2, (4, 4), 1.0, decay_samples=0), "decay_samples"),
+        (lambda: interposed_som(2, (4, 4), 1.0, radius=3), "som_options"),
+    ],
+)
 def test_bad_arguments_are_named(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()
@@ -137,9 +154,12 @@ def test_graph_has_every_layer_and_weight_with_shapes():
     assert len([i for i in ids if i.startswith("weight:")]) == len(model.weights)
     # forward edges follow the chain of layers and read every weight
     assert edges(dot, "forward") == [
-        ("layer:inputs", "layer:hidden_1"), ("layer:hidden_1", "layer:soft_som"),
-        ("layer:soft_som", "layer:hidden_2"), ("layer:hidden_2", "layer:classifier"),
-        ("layer:classifier", "loss")]
+        ("layer:inputs", "layer:hidden_1"),
+        ("layer:hidden_1", "layer:soft_som"),
+        ("layer:soft_som", "layer:hidden_2"),
+        ("layer:hidden_2", "layer:classifier"),
+        ("layer:classifier", "loss"),
+    ]
     assert {target for _, target in edges(dot, "read")} == {f"layer:{l.name}" for l in model.layers if l.weights}
     assert len(edges(dot, "read")) == len(model.weights)
 
@@ -155,8 +175,12 @@ def test_gradient_edges(mode):
     assert ("weight:soft_som/embedding" in into_weights) == (mode == "backprop")
     assert "weight:soft_som/samples_seen" not in into_weights
     # the gradient passes back through the SOM to the first Dense layer in every mode
-    for step in [("loss", "layer:classifier"), ("layer:classifier", "layer:hidden_2"),
-                 ("layer:hidden_2", "layer:soft_som"), ("layer:soft_som", "layer:hidden_1")]:
+    for step in [
+        ("loss", "layer:classifier"),
+        ("layer:classifier", "layer:hidden_2"),
+        ("layer:hidden_2", "layer:soft_som"),
+        ("layer:soft_som", "layer:hidden_1"),
+    ]:
         assert step in gradients
     # ... but not into the inputs, which hold no weights
     assert not [edge for edge in gradients if edge[1] == "layer:inputs"]
@@ -196,8 +220,14 @@ def test_graph_is_deterministic_and_options():
 
 
 def test_sequential_model():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="d1"),
-                              SoftSOM((2, 2), name="som"), keras.layers.Dense(2, name="out")])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4, name="d1"),
+            SoftSOM((2, 2), name="som"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
     dot = model_graph(model)
     embedding = model.get_layer("som").embedding.path  # "sequential/som/embedding"
     assert edges(dot, "kohonen") == [("layer:d1", f"weight:{embedding}")]

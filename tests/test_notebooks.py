@@ -7,7 +7,7 @@ import nbformat
 import papermill
 import pytest
 
-from softsom.runner import toc_notebooks
+from tools.book.runner import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = toc_notebooks(ROOT)

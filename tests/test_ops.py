@@ -76,15 +76,20 @@ def test_soft_som_matches_reference_float64(batch_shape, num_nodes, n, m, seed):
     out = soft_som(points, embedding, coords, beta)
     assert out.dtype == tf.float64
     assert out.shape == (*batch_shape, m)
-    np.testing.assert_allclose(out.numpy(), reference_soft_som(points, embedding, coords, beta),
-                               rtol=0, atol=1e-12 * coords_range(coords).max())
+    np.testing.assert_allclose(
+        out.numpy(),
+        reference_soft_som(points, embedding, coords, beta),
+        rtol=0,
+        atol=1e-12 * coords_range(coords).max(),
+    )
 
 
 @pytest.mark.parametrize("batch_shape, num_nodes, n, m", SHAPES)
 @pytest.mark.parametrize("seed", range(3))
 def test_soft_som_float32_within_1e_5_of_float64(batch_shape, num_nodes, n, m, seed):
     points, embedding, coords, beta = (
-        np.asarray(x, np.float32) for x in random_case(seed, batch_shape, num_nodes, n, m))
+        np.asarray(x, np.float32) for x in random_case(seed, batch_shape, num_nodes, n, m)
+    )
     out = soft_som(points, embedding, coords, beta)
     assert out.dtype == tf.float32
     err = np.abs(out.numpy() - reference_soft_som(points, embedding, coords, beta)) / coords_range(coords)
@@ -164,8 +169,10 @@ GRAD_CASES = [  # (batch_shape, K, n, m)
 def numerical_gradient_error(fn, args):
     """Per argument: max |analytic - central difference| / max(1, max |central difference|)."""
     theoretical, numerical = tf.test.compute_gradient(fn, [tf.constant(a) for a in args], delta=1e-6)
-    return [np.max(np.abs(t - n), initial=0.0) / max(1.0, np.max(np.abs(n), initial=0.0))
-            for t, n in zip(theoretical, numerical)]
+    return [
+        np.max(np.abs(t - n), initial=0.0) / max(1.0, np.max(np.abs(n), initial=0.0))
+        for t, n in zip(theoretical, numerical)
+    ]
 
 
 @pytest.mark.parametrize("batch_shape, num_nodes, n, m", GRAD_CASES)
@@ -298,8 +305,9 @@ def test_float32_dense_map_within_1e_5(beta_times_spacing):
     points = rng.uniform(0, 1, size=(1000, 2)) @ basis.T + rng.normal(size=(1000, 64)) * spacing * 0.05
     points, embedding, coords = (x.astype(np.float32) for x in (points, embedding, coords))
     beta = np.float32(beta_times_spacing / spacing)
-    err = np.abs(soft_som(points, embedding, coords, beta).numpy()
-                 - reference_soft_som(points, embedding, coords, beta)) / coords_range(coords)
+    err = np.abs(
+        soft_som(points, embedding, coords, beta).numpy() - reference_soft_som(points, embedding, coords, beta)
+    ) / coords_range(coords)
     assert err.max() < 1e-5
 
 
@@ -326,8 +334,7 @@ def test_float32_input_rounding_bound_near_a_tie():
     coords = np.array([[0.0], [1.0]])
     for beta in (1e1, 1e3, 1e5):
         points = 100.0 + np.c_[rng.uniform(-1, 1, size=(200, 1)) / beta, rng.normal(size=(200, 2))]
-        out = soft_som(points.astype(np.float32), embedding.astype(np.float32),
-                       coords.astype(np.float32), beta).numpy()
+        out = soft_som(points.astype(np.float32), embedding.astype(np.float32), coords.astype(np.float32), beta).numpy()
         err = np.abs(out - reference_soft_som(points, embedding, coords, beta)).max()
         assert err < beta * EPS32 * np.abs(points).max() / 2
         if beta >= 1e3:  # the limit is real: 1e-5 is out of reach here
@@ -434,8 +441,9 @@ def test_dimensions_known_only_at_run_time_are_checked():
         function(P, L, G[:3])
     with pytest.raises(tf.errors.InvalidArgumentError, match="embedding must have at least one node"):
         function(P, L[:0], G[:0])
-    unknown_rank = tf.function(lambda p, l, g: soft_som(p, l, g, 1.0),
-                               input_signature=[tf.TensorSpec(None, tf.float64)] * 3)
+    unknown_rank = tf.function(
+        lambda p, l, g: soft_som(p, l, g, 1.0), input_signature=[tf.TensorSpec(None, tf.float64)] * 3
+    )
     np.testing.assert_allclose(unknown_rank(P, L, G).numpy(), reference_soft_som(P, L, G, 1.0), atol=1e-6)
     with pytest.raises(tf.errors.InvalidArgumentError, match="embedding must be rank 2"):
         unknown_rank(P, L[None], G)

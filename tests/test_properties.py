@@ -1,6 +1,6 @@
 """Property-based tests of soft_som / hard_som: invariances and limits for random shapes and values.
 
-Tolerances come from the stress grid's forward bound (softsom.stress.forward_bound:
+Tolerances come from the stress grid's forward bound (tests.stress.forward_bound:
 2 ulps of the dtype plus eps64 * beta * R, relative to the coords' range), which
 each of two evaluations may use up, plus an ulp of the coords' magnitude for the
 rounding of the output itself. Transformations that must not change the data
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from softsom.ops import hard_som, soft_som
-from softsom.stress import forward_bound
+from tests.stress import forward_bound
 
 # Reproducible and quick: a fixed derandomized sequence, no example database;
 # 10 properties x 80 examples run in about 20 s on two cores.
@@ -25,7 +25,7 @@ PROPERTIES = settings(deadline=None, max_examples=80, derandomize=True, database
 REALS = st.floats(-10, 10, width=32, allow_subnormal=False)
 # Multiples of 2**-10 in [-8, 8]: sums with integers up to 2**10 and products
 # with powers of two are exact in float32.
-DYADIC = st.integers(-2**13, 2**13).map(lambda k: k * 2.0**-10)
+DYADIC = st.integers(-(2**13), 2**13).map(lambda k: k * 2.0**-10)
 DTYPES = st.sampled_from([np.float32, np.float64])
 
 
@@ -34,8 +34,9 @@ def som_inputs(draw, values=REALS):
     """(points [B, n], embedding [K, n], coords [K, m], beta) in one float dtype."""
     dtype = draw(DTYPES)
     batch, nodes, n, m = (draw(st.integers(1, top)) for top in (6, 8, 4, 3))
-    points, embedding, coords = (draw(arrays(np.float64, shape, elements=values)).astype(dtype)
-                                 for shape in ((batch, n), (nodes, n), (nodes, m)))
+    points, embedding, coords = (
+        draw(arrays(np.float64, shape, elements=values)).astype(dtype) for shape in ((batch, n), (nodes, n), (nodes, m))
+    )
     beta = dtype(10.0 ** draw(st.floats(-2, 2)))
     return points, embedding, coords, beta
 
@@ -92,20 +93,24 @@ def test_relabelling_the_nodes_changes_nothing(case, random):
     points, embedding, coords, beta = case
     order = list(range(len(embedding)))
     random.shuffle(order)
-    np.testing.assert_allclose(soft(points, embedding[order], coords[order], beta),
-                               soft(points, embedding, coords, beta),
-                               rtol=0, atol=tolerance(coords.dtype, beta, embedding, coords))
+    np.testing.assert_allclose(
+        soft(points, embedding[order], coords[order], beta),
+        soft(points, embedding, coords, beta),
+        rtol=0,
+        atol=tolerance(coords.dtype, beta, embedding, coords),
+    )
 
 
 @PROPERTIES
-@given(som_inputs(values=DYADIC), st.lists(st.integers(-2**10, 2**10), min_size=4, max_size=4))
+@given(som_inputs(values=DYADIC), st.lists(st.integers(-(2**10), 2**10), min_size=4, max_size=4))
 def test_shifting_points_and_embedding_together_changes_nothing(case, shift):
     points, embedding, coords, beta = case
-    shift = np.asarray(shift[:points.shape[1]], points.dtype)  # exact: see DYADIC
+    shift = np.asarray(shift[: points.shape[1]], points.dtype)  # exact: see DYADIC
     # The op centres on the mean node, which is rounded by about eps64 * |shift|.
     atol = tolerance(coords.dtype, beta, embedding, coords, extra_extent=np.abs(shift).sum())
-    np.testing.assert_allclose(soft(points + shift, embedding + shift, coords, beta),
-                               soft(points, embedding, coords, beta), rtol=0, atol=atol)
+    np.testing.assert_allclose(
+        soft(points + shift, embedding + shift, coords, beta), soft(points, embedding, coords, beta), rtol=0, atol=atol
+    )
 
 
 @PROPERTIES
@@ -113,9 +118,12 @@ def test_shifting_points_and_embedding_together_changes_nothing(case, shift):
 def test_scaling_data_by_s_and_beta_by_1_over_s_changes_nothing(case, power):
     points, embedding, coords, beta = case
     s = points.dtype.type(2.0**power)  # a power of two: the scaled inputs are exact
-    np.testing.assert_allclose(soft(points * s, embedding * s, coords, beta / s),
-                               soft(points, embedding, coords, beta),
-                               rtol=0, atol=tolerance(coords.dtype, beta, embedding, coords))
+    np.testing.assert_allclose(
+        soft(points * s, embedding * s, coords, beta / s),
+        soft(points, embedding, coords, beta),
+        rtol=0,
+        atol=tolerance(coords.dtype, beta, embedding, coords),
+    )
 
 
 @PROPERTIES
@@ -174,8 +182,12 @@ def test_gradients_are_finite_and_the_coords_gradient_sums_to_the_upstream(case)
     assert all(np.all(np.isfinite(g)) for g in grads)
     # Weights sum to 1, so moving every g_v by c moves each output by c:
     # sum_v dL/dg_v = sum_b U_b, up to K roundings of the weights.
-    np.testing.assert_allclose(grads[2].sum(0), upstream.sum(0), rtol=0,
-                               atol=4 * len(coords) * np.finfo(coords.dtype).eps * np.abs(upstream).sum())
+    np.testing.assert_allclose(
+        grads[2].sum(0),
+        upstream.sum(0),
+        rtol=0,
+        atol=4 * len(coords) * np.finfo(coords.dtype).eps * np.abs(upstream).sum(),
+    )
 
 
 # --- hard_som ---------------------------------------------------------------------------
@@ -195,8 +207,13 @@ def test_hard_som_returns_the_coords_of_a_nearest_node(case):
 
 
 @PROPERTIES
-@given(som_inputs(values=DYADIC), st.randoms(use_true_random=False),
-       st.lists(st.integers(-2**10, 2**10), min_size=4, max_size=4), st.integers(-20, 20), st.integers(1, 3))
+@given(
+    som_inputs(values=DYADIC),
+    st.randoms(use_true_random=False),
+    st.lists(st.integers(-(2**10), 2**10), min_size=4, max_size=4),
+    st.integers(-20, 20),
+    st.integers(1, 3),
+)
 def test_hard_som_invariances_away_from_ties(case, random, shift, power, rows):
     points, embedding, coords, _ = case
     mask = separated(points, embedding, 1e-6)
@@ -205,7 +222,7 @@ def test_hard_som_invariances_away_from_ties(case, random, shift, power, rows):
     order = list(range(len(embedding)))
     random.shuffle(order)
     np.testing.assert_array_equal(hard(points, embedding[order], coords[order])[mask], expected)
-    shift = np.asarray(shift[:points.shape[1]], points.dtype)
+    shift = np.asarray(shift[: points.shape[1]], points.dtype)
     np.testing.assert_array_equal(hard(points + shift, embedding + shift, coords)[mask], expected)
     s = points.dtype.type(2.0**power)
     np.testing.assert_array_equal(hard(points * s, embedding * s, coords)[mask], expected)
@@ -229,5 +246,9 @@ def test_hard_som_gradient_routes_the_upstream_to_the_nearest_node(case):
     expected = np.zeros_like(coords)
     np.add.at(expected, distances(points, embedding).argmin(-1), upstream)
     # A sum of at most 6 upstream rows per node, rounded.
-    np.testing.assert_allclose(tf.convert_to_tensor(d_coords).numpy(), expected, rtol=0,  # from IndexedSlices
-                               atol=8 * np.finfo(coords.dtype).eps * np.abs(upstream).sum())
+    np.testing.assert_allclose(
+        tf.convert_to_tensor(d_coords).numpy(),
+        expected,
+        rtol=0,  # from IndexedSlices
+        atol=8 * np.finfo(coords.dtype).eps * np.abs(upstream).sum(),
+    )

@@ -6,8 +6,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from softsom import runner
-from softsom.runner import RunnerError, parse_parameter
+from tools.book import runner
+from tools.book.runner import RunnerError, parse_parameter
 
 
 def write_notebook(path, *sources, parameters="quick = False"):
@@ -32,10 +32,13 @@ def make_project(tmp_path, notebooks):
 
 
 def test_failure_is_reported_and_the_rest_still_run(tmp_path, capsys):
-    root = make_project(tmp_path, {
-        "a_fails": ["x = 1", "1 / 0", "open('not_reached', 'w')"],
-        "b_ok": ["open('b_ran', 'w').write(str(quick))"],
-    })
+    root = make_project(
+        tmp_path,
+        {
+            "a_fails": ["x = 1", "1 / 0", "open('not_reached', 'w')"],
+            "b_ok": ["open('b_ran', 'w').write(str(quick))"],
+        },
+    )
     before = {p.name: p.read_bytes() for p in (root / "notebooks").iterdir()}
     status = runner.run(root=root, quick=True, build_html=False)
     err = capsys.readouterr().err
@@ -53,7 +56,9 @@ def test_failure_is_reported_and_the_rest_still_run(tmp_path, capsys):
     assert (executed / "a_fails.ipynb").is_file() and (executed / "b_ok.ipynb").is_file()
     timings = json.loads((root / "_build" / "executed" / "timings.json").read_text())
     assert [(t["notebook"], t["error"] is None, t["mode"]) for t in timings] == [
-        ("notebooks/a_fails.ipynb", False, "quick"), ("notebooks/b_ok.ipynb", True, "quick")]
+        ("notebooks/a_fails.ipynb", False, "quick"),
+        ("notebooks/b_ok.ipynb", True, "quick"),
+    ]
 
 
 def test_hanging_cell_is_stopped_by_the_timeout(tmp_path, capsys):
@@ -67,8 +72,11 @@ def test_hanging_cell_is_stopped_by_the_timeout(tmp_path, capsys):
 def test_parameters_reach_only_their_notebook(tmp_path):
     root = make_project(tmp_path, {"a": [], "b": []})
     for stem in ("a", "b"):
-        write_notebook(root / "notebooks" / f"{stem}.ipynb", f"open('{stem}.out', 'w').write(repr((quick, size)))",
-                       parameters="quick = False\nsize = 1")
+        write_notebook(
+            root / "notebooks" / f"{stem}.ipynb",
+            f"open('{stem}.out', 'w').write(repr((quick, size)))",
+            parameters="quick = False\nsize = 1",
+        )
     assert runner.run(root=root, parameters=["size=2", "b:size=[3, 4]"], build_html=False) == 0
     assert (root / "notebooks" / "a.out").read_text() == "(False, 2)"
     assert (root / "notebooks" / "b.out").read_text() == "(False, [3, 4])"
@@ -121,24 +129,29 @@ def test_command_line_reports_errors_with_status_2(tmp_path, capsys):
     assert "name=value" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("quick=True", (None, "quick", True)),
-    ("seed=3", (None, "seed", 3)),
-    ("beta=0.5", (None, "beta", 0.5)),
-    ("sizes=[1, 2]", (None, "sizes", [1, 2])),
-    ("name=plain text", (None, "name", "plain text")),
-    ("03_spirals:seeds=10", ("03_spirals", "seeds", 10)),
-    # Bare strings that do not start like a literal: paths, relative ones too.
-    ("results_path=../results/spiral.json", (None, "results_path", "../results/spiral.json")),
-    ("results_path=/tmp/spiral.json", (None, "results_path", "/tmp/spiral.json")),
-    ("name=''", (None, "name", "")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("quick=True", (None, "quick", True)),
+        ("seed=3", (None, "seed", 3)),
+        ("beta=0.5", (None, "beta", 0.5)),
+        ("sizes=[1, 2]", (None, "sizes", [1, 2])),
+        ("name=plain text", (None, "name", "plain text")),
+        ("03_spirals:seeds=10", ("03_spirals", "seeds", 10)),
+        # Bare strings that do not start like a literal: paths, relative ones too.
+        ("results_path=../results/spiral.json", (None, "results_path", "../results/spiral.json")),
+        ("results_path=/tmp/spiral.json", (None, "results_path", "/tmp/spiral.json")),
+        ("name=''", (None, "name", "")),
+    ],
+)
 def test_parse_parameter(text, expected):
     assert parse_parameter(text) == expected
 
 
 def test_timing_table_lists_every_notebook():
-    runs = [runner.NotebookRun("notebooks/a.ipynb", 1.25, mode="quick"),
-            runner.NotebookRun("notebooks/b.ipynb", 2.0, "cell 2: boom")]
+    runs = [
+        runner.NotebookRun("notebooks/a.ipynb", 1.25, mode="quick"),
+        runner.NotebookRun("notebooks/b.ipynb", 2.0, "cell 2: boom"),
+    ]
     table = runner.timing_table(runs)
     assert "notebooks/a.ipynb  quick" in table and "full" in table and "FAILED" in table and "3.2" in table

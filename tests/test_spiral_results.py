@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from softsom import results
+from experiments import results
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "spiral.json"

@@ -1,12 +1,12 @@
-"""The numerical stress grid of softsom.stress: no NaN/Inf and every error within its bound."""
+"""The numerical stress grid of tests.stress: no NaN/Inf and every error within its bound."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from softsom import stress
-from softsom.checks import naive_soft_som
+from experiments.checks import naive_soft_som
 from softsom.ops import soft_som
+from tests import stress
 
 SMALL_GRID = dict(betas=(1.0, 1e4), scales=(1e-3, 1.0, 1e3), dtypes=(np.float32,), cases=("random", "on node"))
 
@@ -41,8 +41,12 @@ def test_forward_errors_within_bounds(grid):
 
 
 def test_gradient_errors_within_bounds(grid):
-    failing = [f"{cell} {name}: {error:.1e} > {bound:.1e}" for r, cell in zip(grid, describe(grid))
-               for name, error, bound in r.compared() if not error <= bound]
+    failing = [
+        f"{cell} {name}: {error:.1e} > {bound:.1e}"
+        for r, cell in zip(grid, describe(grid))
+        for name, error, bound in r.compared()
+        if not error <= bound
+    ]
     assert failing == []
 
 
@@ -119,8 +123,12 @@ def test_reference_matches_the_plain_formula(seed):
     """Where the plain formula is fine, it and the long-double reference agree."""
     rng = np.random.default_rng(seed)
     points, embedding, coords = rng.normal(size=(20, 3)), rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
-    np.testing.assert_allclose(reference(points, embedding, coords, 2.0).astype(np.float64),
-                               naive_soft_som(points, embedding, coords, 2.0), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(
+        reference(points, embedding, coords, 2.0).astype(np.float64),
+        naive_soft_som(points, embedding, coords, 2.0),
+        rtol=0,
+        atol=1e-14,
+    )
 
 
 def test_reference_is_exact_on_ties_and_stable_far_away():
@@ -156,7 +164,9 @@ def test_format_has_a_row_per_beta_and_a_column_per_scale():
     # The on-node kinks are counted in every gradient cell and listed.
     assert all(line.count("(2 n/a)") == 3 for line in table_rows(text, "float32: gradient error"))
     assert table_rows(text, "Gradients not compared") == [
-        "| kink | float32 | on node | points | all |", "| kink | float32 | on node | embedding | all |"]
+        "| kink | float32 | on node | points | all |",
+        "| kink | float32 | on node | embedding | all |",
+    ]
     summary = table_rows(text, "Summary")
     assert len(summary) == 1 and summary[0].startswith("| float32 | 12 | 12 | 0 |")
     assert summary[0].endswith("| 36 of 48 |")
@@ -235,8 +245,10 @@ def test_float32_gradients_on_a_dense_map_agree_with_float64(beta_times_spacing)
             tape.watch(args)
             loss = tf.reduce_sum(soft_som(*args) * upstream.astype(dtype))
         grads[dtype] = [g.numpy().astype(np.float64) for g in tape.gradient(loss, args)]
-    errors = {name: np.abs(g32 - g64).max() / np.abs(g64).max()
-              for name, g32, g64 in zip(stress.ARGUMENTS, grads[np.float32], grads[np.float64])}
+    errors = {
+        name: np.abs(g32 - g64).max() / np.abs(g64).max()
+        for name, g32, g64 in zip(stress.ARGUMENTS, grads[np.float32], grads[np.float64])
+    }
     failing = [f"{name}: {errors[name]:.1e} > 2e-5" for name in ("points", "embedding", "beta") if errors[name] > 2e-5]
     assert not failing, "; ".join(failing)
 
@@ -245,8 +257,11 @@ def test_worst_ratios_are_the_worst_cell_over_cases(grid):
     for dtype in ("float32", "float64"):
         forward = stress.worst_ratios(grid, dtype, "forward")
         assert forward.shape == (len(stress.BETAS), len(stress.SCALES))
-        expected = max(r.forward_error / r.forward_bound for r in grid
-                       if r.dtype == dtype and r.beta == stress.BETAS[-1] and r.scale == stress.SCALES[0])
+        expected = max(
+            r.forward_error / r.forward_bound
+            for r in grid
+            if r.dtype == dtype and r.beta == stress.BETAS[-1] and r.scale == stress.SCALES[0]
+        )
         assert forward[-1, 0] == expected
         assert 0 < stress.worst_ratios(grid, dtype, "gradient").max() <= 1
     with pytest.raises(ValueError, match="kind"):

@@ -27,7 +27,8 @@ class Grid:
     ----------
     shape : tuple of int
         Number of nodes along each of the m >= 1 axes, each a positive int;
-        at most :data:`MAX_NODES` nodes in all.
+        at most ``2**31 - 1`` nodes in all (``softsom.grid.MAX_NODES``: the
+        TensorFlow ops index nodes with int32).
 
     Attributes
     ----------
@@ -49,26 +50,16 @@ class Grid:
         # An ordered sequence: a set or a dict would give the axes in an arbitrary order.
         sequence = isinstance(shape, Sequence) and not isinstance(shape, (str, bytes))
         if not (sequence or isinstance(shape, np.ndarray) and shape.ndim == 1):
-            raise ValueError(
-                f"grid shape must be a tuple of positive ints, e.g. (10,) or (8, 8); got {shape!r}"
-            )
+            raise ValueError(f"grid shape must be a tuple of positive ints, e.g. (10,) or (8, 8); got {shape!r}")
         if len(shape) == 0:
             raise ValueError("grid shape must have at least one axis; got ()")
         for size in shape:
-            if (
-                isinstance(size, (bool, np.bool_))
-                or not isinstance(size, numbers.Integral)
-                or size < 1
-            ):
-                raise ValueError(
-                    f"grid shape must be a tuple of positive ints; got {tuple(shape)!r}"
-                )
+            if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral) or size < 1:
+                raise ValueError(f"grid shape must be a tuple of positive ints; got {tuple(shape)!r}")
         self.shape = tuple(int(size) for size in shape)
         self.size = math.prod(self.shape)  # exact: Python ints do not wrap around
         if self.size > MAX_NODES:
-            raise ValueError(
-                f"grid shape {self.shape} has {self.size} nodes; at most {MAX_NODES} are supported"
-            )
+            raise ValueError(f"grid shape {self.shape} has {self.size} nodes; at most {MAX_NODES} are supported")
         self.dim = len(self.shape)
         coords = np.stack(np.unravel_index(np.arange(self.size), self.shape), axis=1)
         self.coords = coords.astype(np.float32)

@@ -37,24 +37,30 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from ._kohonen_tf import (
+    NEIGHBOURHOODS,
+    sum_over_replicas,
+    tf_decay,
+    tf_hops,
+    tf_kohonen_increment,
+    tf_neighbourhood,
+    tf_neighbourhood_sums,
+    tf_winners,
+)
+from ._validation import check_pair, check_positive_int, rng_from_seed
 from .grid import Grid
-from .validation import check_positive_int, rng_from_seed
 
 __all__ = ["KohonenSOM", "neighbourhood", "decay"]
 
-NEIGHBOURHOODS = ("exponential", "gaussian")
 INITS = ("uniform", "sample", "pca")
 MODES = ("online", "batch")
-# Defaults of the batch map: the epochs of fit(X) and the radius schedule.
-# Chosen on Gaussian mixtures (5-d, 64-d), uniform data (2-d, 64-d), a noisy
-# circle and a noisy 3-d manifold in 20-d, on 6x6 to 20x20 maps and chains of
-# 30 and 40, two seeds each: the batch map's quantization error is then at
-# most 5% above that of one online epoch with the online defaults, and its
-# topographic error at most 0.05 above, except for one seed of a 10x10 map of
-# 2-d uniform data (with either neighbourhood), which keeps a fold. The radius starts at half the grid's
-# extent, twice the online rule's start: the batch map's fewer, larger steps
-# need it to unfold. Fewer epochs leave more folds; a radius ending lower
-# makes the map k-means (folds), higher blurs it (quantization error).
+# Defaults of the batch map: the epochs of fit(X) and the end of the radius
+# schedule, chosen so that the batch map's quantization and topographic
+# errors come close to those of one online epoch with the online defaults.
+# The radius starts at half the grid's extent, twice the online rule's start:
+# the batch map's fewer, larger steps need it to unfold. Fewer epochs leave
+# more folds; a radius ending lower makes the map k-means (folds), higher
+# blurs it (quantization error).
 BATCH_EPOCHS = 20
 BATCH_SIGMA_END = 0.7
 
@@ -86,19 +92,6 @@ def decay(start, end, t, horizon):
     return start * (end / start) ** fraction
 
 
-def _check_pair(name, value, upper=None):
-    """Validate a (start, end) schedule of positive floats."""
-    try:
-        start, end = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a (start, end) pair of floats; got {value!r}") from None
-    for v in (start, end):
-        if not np.isfinite(v) or v <= 0 or (upper is not None and v > upper):
-            bound = f"in (0, {upper}]" if upper is not None else "positive and finite"
-            raise ValueError(f"{name} values must be {bound}; got {value!r}")
-    return start, end
-
-
 def _check_data(X, n_features=None, allow_empty=False):
     """Return ``X`` as a finite float64 array of shape (N, n), N >= 1 unless ``allow_empty``."""
     X = np.asarray(X)
@@ -114,96 +107,19 @@ def _check_data(X, n_features=None, allow_empty=False):
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or infinity")
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but the map was fitted with {n_features}"
-        )
+        raise ValueError(f"X has {X.shape[1]} features, but the map was fitted with {n_features}")
     return X
-
-
-# --- TensorFlow pieces, shared with the SoftSOM layer -------------------------
-
-
-def tf_decay(schedule, t, horizon, dtype):
-    """:func:`decay` in TensorFlow: ``schedule`` is a float64 (start, end) pair.
-
-    Evaluated in float64 so that large sample counts ``t`` stay exact.
-    """
-    fraction = tf.minimum(tf.cast(t, tf.float64) / tf.cast(horizon, tf.float64), 1.0)
-    return tf.cast(schedule[0] * (schedule[1] / schedule[0]) ** fraction, dtype)
-
-
-def tf_neighbourhood(hops, sigma, gaussian):
-    """:func:`neighbourhood` in TensorFlow; ``gaussian`` is a Python bool."""
-    if gaussian:
-        return tf.exp(-tf.square(hops) / (2.0 * sigma * sigma))
-    return tf.exp(-hops / sigma)
-
-
-def tf_hops(coords, nodes):
-    """Graph distance from each of ``nodes`` (indices, [B]) to every node: [B, K]."""
-    return tf.reduce_sum(tf.abs(tf.gather(coords, nodes)[:, None, :] - coords[None]), axis=-1)
-
-
-def tf_winners(x, embedding):
-    """Index of the nearest node for every row of ``x`` [B, n], shape [B].
-
-    ``argmin_v ||l_v||^2 - 2 x . l_v``: one [B, n] x [n, K] matrix product
-    (``||x||^2`` is common to all nodes and left out). Computed in the dtype
-    of the arguments, so data far from the origin compared with their spread
-    should be centred first.
-    """
-    # -2 scales the [K, n] factor, not the [B, K] product: the same numbers
-    # (a power of two scales exactly), one pass fewer over the large product.
-    squared = (
-        tf.reduce_sum(tf.square(embedding), axis=1)[None, :]
-        + tf.matmul(x, -2.0 * embedding, transpose_b=True)
-    )
-    return tf.argmin(squared, axis=1)
-
-
-def tf_neighbourhood_sums(x, embedding, coords, sigma, gaussian):
-    """The sums the mini-batch Kohonen rule needs from the inputs ``x`` [B, n].
-
-    With ``h_bv = h(d(w_b, v), sigma)`` for the winner ``w_b`` of input b:
-    ``sum_b h_bv x_b`` [K, n] and ``sum_b h_bv`` [K]. Sums rather than means,
-    so that the sums of the shards of a batch (one per replica) add up to
-    those of the whole batch.
-    """
-    h = tf_neighbourhood(tf_hops(coords, tf_winners(x, embedding)), sigma, gaussian)  # [B, K]
-    return tf.matmul(h, x, transpose_a=True), tf.reduce_sum(h, axis=0)
-
-
-def tf_kohonen_increment(embedding, weighted_inputs, weights, count, eta):
-    """``eta / B * sum_b h_bv (x_b - l_v)``, the mean of the online updates of a batch.
-
-    From the sums of :func:`tf_neighbourhood_sums` over ``count`` (B) inputs.
-    """
-    pull = weighted_inputs - weights[:, None] * embedding
-    return eta / tf.maximum(count, 1.0) * pull
-
-
-def sum_over_replicas(values):
-    """Sum a list of tensors over the replicas of the current replica context.
-
-    Returns the values unchanged outside a replica context (cross-replica
-    code) or with a single replica, so single-device code is untouched.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return values
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
 
 
 # --- the training loops --------------------------------------------------------
 
 
-# Plain graph code, no AutoGraph: with AutoGraph's conversion XLA recompiled the
-# loop for every new `samples` content (0.2 s a call), not just for new shapes.
+# Plain graph code, no AutoGraph: with AutoGraph's conversion XLA recompiles the
+# loop for every new `samples` content, not just for new shapes.
 # The loop keeps the embedding transposed, [n, K]: each step's distance sum then
 # runs along the major axis, vectorised across nodes, and XLA adds the terms in
-# the same order as along rows. The pass is about 1.7 times as fast as with
-# [K, n] rows, with bit-identical results (checked on grids of 3 to 1600 nodes
-# in 1 to 1030 dimensions). The schedules are computed for all steps at once.
+# the same order as along rows, so the pass is faster than with [K, n] rows and
+# its results are bit-identical. The schedules are computed for all steps at once.
 @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, gaussian):
     """Show ``samples`` to the map one at a time; return the new embedding."""
@@ -218,9 +134,7 @@ def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, gaussian
         h = tf_neighbourhood(hops, tf.gather(radii, i), gaussian)
         return i + 1, nodes + tf.gather(rates, i) * h * (x - nodes)
 
-    _, nodes = tf.while_loop(
-        lambda i, _: i < tf.shape(samples)[0], step, (tf.constant(0), tf.transpose(embedding))
-    )
+    _, nodes = tf.while_loop(lambda i, _: i < tf.shape(samples)[0], step, (tf.constant(0), tf.transpose(embedding)))
     return tf.transpose(nodes)
 
 
@@ -292,8 +206,8 @@ def _minibatch_loop(strategy, embedding, pieces, sizes, coords, rates, radii, ga
     tf.while_loop(lambda i: i < tf.shape(rates)[0], step, [tf.constant(0)], parallel_iterations=1)
 
 
-# XLA runs the loop of small steps about twice as fast, but cannot address
-# variables a strategy placed on other devices: it is only used without one.
+# XLA runs the loop of small steps faster, but cannot address variables a
+# strategy placed on other devices: it is only used without one.
 _minibatch_steps = tf.function(_minibatch_loop, autograph=False)
 _minibatch_steps_xla = tf.function(_minibatch_loop, jit_compile=True, autograph=False)
 
@@ -310,8 +224,8 @@ class KohonenSOM:
 
     Parameters
     ----------
-    grid : Grid or tuple of int
-        The grid graph (a shape is turned into a :class:`Grid`).
+    grid : :class:`~softsom.Grid` or tuple of int
+        The grid graph (a shape is turned into a :class:`~softsom.Grid`).
     mode : {"online", "batch"}, default "online"
         The training rule (see Notes): Kohonen's classical per-sample rule,
         or the batch map (with ``batch_size``: mini-batches).
@@ -384,8 +298,8 @@ class KohonenSOM:
     update ``E[h (x - l_v)]`` vanishes for the current winners: the online
     rule fluctuates around it with an amplitude set by ``eta``, the batch
     map jumps to it, so it needs no learning rate and no sample order, and an
-    epoch is a few matrix products over all samples (the winners from the
-    squared-distance product of :func:`tf_winners`). Both rules need the
+    epoch is a few matrix products over all samples (the winners come from
+    one squared-distance matrix product). Both rules need the
     radius to shrink slowly for the map to unfold; at a fixed radius, an
     epoch repeated after convergence changes nothing.
 
@@ -407,16 +321,15 @@ class KohonenSOM:
     strategy: the samples (or every mini-batch) are split into one shard per
     replica, every replica computes its shard's sums (for the batch map the
     sum and count of the samples each node wins, for mini-batches the
-    neighbourhood-weighted sums of :func:`tf_neighbourhood_sums`), the sums
-    are added up across replicas (:func:`sum_over_replicas`, an all-reduce),
-    and every replica applies the same update to the mirrored embedding. So
-    the result is the single-device one up to the order of the float32
-    additions: checked with ``MirroredStrategy`` over two logical CPUs
-    (``tests/test_distributed.py``). Across machines the same code path
-    should run under ``MultiWorkerMirroredStrategy`` (each worker started
-    with its ``TF_CONFIG``, calling :meth:`fit` in the strategy's scope with
-    the same ``X`` and ``random_state``, as replica ids are global), but that
-    is not tested here.
+    neighbourhood-weighted sums of its samples and their weights), the sums
+    are added up across replicas (an all-reduce), and every replica applies
+    the same update to the mirrored embedding. So the result is the
+    single-device one up to the order of the float32 additions (as checked
+    with ``MirroredStrategy`` over two logical CPUs). Across machines the
+    same code path should run under ``MultiWorkerMirroredStrategy`` (each
+    worker started with its ``TF_CONFIG``, calling :meth:`fit` in the
+    strategy's scope with the same ``X`` and ``random_state``, as replica
+    ids are global), but that has not been tried on several machines.
     """
 
     def __init__(
@@ -454,6 +367,7 @@ class KohonenSOM:
         Parameters
         ----------
         X : array_like of shape (N, n)
+            Training data: N >= 1 samples of n >= 1 finite real features.
         epochs : int or None, default None
             None means 1 for ``mode="online"`` and ``BATCH_EPOCHS`` (20) for
             ``mode="batch"``.
@@ -529,16 +443,14 @@ class KohonenSOM:
     def _setup(self, X, default_horizon):
         self._check_mode()
         self.grid_ = self.grid if isinstance(self.grid, Grid) else Grid(self.grid)
-        self.learning_rate_ = _check_pair("learning_rate", self.learning_rate, upper=1.0)
+        self.learning_rate_ = check_pair("learning_rate", self.learning_rate, upper=1.0)
         if self._is_batch_map():
             default_sigma = (max(1.0, max(self.grid_.shape) / 2), BATCH_SIGMA_END)
         else:
             default_sigma = (max(1.0, max(self.grid_.shape) / 4), 0.5)
-        self.sigma_ = _check_pair("sigma", default_sigma if self.sigma is None else self.sigma)
+        self.sigma_ = check_pair("sigma", default_sigma if self.sigma is None else self.sigma)
         if self.neighbourhood not in NEIGHBOURHOODS:
-            raise ValueError(
-                f"neighbourhood must be one of {NEIGHBOURHOODS}; got {self.neighbourhood!r}"
-            )
+            raise ValueError(f"neighbourhood must be one of {NEIGHBOURHOODS}; got {self.neighbourhood!r}")
         if self.decay_samples is not None:
             default_horizon = check_positive_int("decay_samples", self.decay_samples)
         self.decay_samples_ = default_horizon
@@ -619,19 +531,27 @@ class KohonenSOM:
         if self.batch_size is None:
             seen = self.n_samples_seen_ + len(X) * np.arange(epochs)
             _batch_map_epochs(
-                strategy, embedding, _per_replica(strategy, np.array_split(centred, replicas)),
-                coords, self._schedule_tensor(self.sigma_, seen), gaussian,
+                strategy,
+                embedding,
+                _per_replica(strategy, np.array_split(centred, replicas)),
+                coords,
+                self._schedule_tensor(self.sigma_, seen),
+                gaussian,
             )
             self.n_samples_seen_ += epochs * len(X)
         else:
             for _ in range(epochs):
-                pieces, sizes = _minibatch_pieces(centred, self._rng.permutation(len(X)),
-                                                  self.batch_size, replicas)
+                pieces, sizes = _minibatch_pieces(centred, self._rng.permutation(len(X)), self.batch_size, replicas)
                 seen = self.n_samples_seen_ + np.arange(0, len(X), self.batch_size)
                 (_minibatch_steps if distributed else _minibatch_steps_xla)(
-                    strategy, embedding, _per_replica(strategy, pieces), _per_replica(strategy, sizes),
-                    coords, self._schedule_tensor(self.learning_rate_, seen),
-                    self._schedule_tensor(self.sigma_, seen), gaussian,
+                    strategy,
+                    embedding,
+                    _per_replica(strategy, pieces),
+                    _per_replica(strategy, sizes),
+                    coords,
+                    self._schedule_tensor(self.learning_rate_, seen),
+                    self._schedule_tensor(self.sigma_, seen),
+                    gaussian,
                 )
                 self.n_samples_seen_ += len(X)
         # Added as a difference, so that nodes the training left alone keep

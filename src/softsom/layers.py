@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-
 import keras
 import tensorflow as tf
 
+from ._kohonen_tf import NEIGHBOURHOODS, sum_over_replicas, tf_decay, tf_kohonen_increment, tf_neighbourhood_sums
+from ._validation import check_pair, check_positive_int, check_positive_number
 from .grid import Grid
-from .kohonen import (NEIGHBOURHOODS, _check_pair, sum_over_replicas, tf_decay, tf_kohonen_increment,
-                      tf_neighbourhood_sums)
 from .ops import soft_som
-from .validation import check_positive_int, check_positive_number
 
 __all__ = ["SoftSOM"]
 
@@ -20,6 +18,10 @@ EMBEDDING_UPDATES = ("kohonen", "backprop", "frozen")
 @keras.saving.register_keras_serializable(package="softsom")
 class SoftSOM(keras.layers.Layer):
     """Maps ``[..., n]`` inputs to ``[..., m]`` soft grid coordinates with :func:`soft_som`.
+
+    A ``keras.layers.Layer``, registered with Keras as ``"softsom>SoftSOM"``
+    when ``softsom`` is imported, so that saved models load with
+    ``keras.models.load_model``.
 
     ``Output(p) = sum_v g_v softmax_v(-beta ||p - l_v||)``: ``g_v`` are the
     coordinates of a grid of shape ``grid_shape`` (m axes), ``l_v`` the
@@ -47,10 +49,11 @@ class SoftSOM(keras.layers.Layer):
     summed over the replicas (an all-reduce) before the step, so every replica
     applies the update of the whole global batch, the embedding stays the same
     on all of them, and ``samples_seen`` counts the inputs of all replicas.
-    Checked with ``MirroredStrategy`` over two logical CPUs against training on
-    one device, for all three modes (``tests/test_distributed.py``). Across
-    machines, ``MultiWorkerMirroredStrategy`` (one ``TF_CONFIG`` per worker)
-    goes through the same all-reduce, but that is not tested here.
+    The result matches training on one device, up to the order of the float32
+    additions (checked with ``MirroredStrategy`` over two logical CPUs, for
+    all three modes). Across machines, ``MultiWorkerMirroredStrategy`` (one
+    ``TF_CONFIG`` per worker) goes through the same all-reduce, but that has
+    not been tried on several machines.
 
     Parameters
     ----------
@@ -85,16 +88,14 @@ class SoftSOM(keras.layers.Layer):
         super().__init__(**kwargs)
         self.grid = Grid(grid_shape)
         if embedding_update not in EMBEDDING_UPDATES:
-            raise ValueError(
-                f"embedding_update must be one of {EMBEDDING_UPDATES}; got {embedding_update!r}"
-            )
+            raise ValueError(f"embedding_update must be one of {EMBEDDING_UPDATES}; got {embedding_update!r}")
         if neighbourhood not in NEIGHBOURHOODS:
             raise ValueError(f"neighbourhood must be one of {NEIGHBOURHOODS}; got {neighbourhood!r}")
         default_sigma = (max(1.0, max(self.grid.shape) / 4), 0.5)
         self.beta = check_positive_number("beta", beta)
         self.embedding_update = embedding_update
-        self.learning_rate = _check_pair("learning_rate", learning_rate, upper=1.0)
-        self.sigma = _check_pair("sigma", default_sigma if sigma is None else sigma)
+        self.learning_rate = check_pair("learning_rate", learning_rate, upper=1.0)
+        self.sigma = check_pair("sigma", default_sigma if sigma is None else sigma)
         self.neighbourhood = neighbourhood
         self.decay_samples = check_positive_int("decay_samples", decay_samples)
         self.embedding_initializer = keras.initializers.get(
@@ -130,7 +131,11 @@ class SoftSOM(keras.layers.Layer):
         )
         # Inputs shown to the Kohonen rule so far: the t of its schedules.
         self.samples_seen = self.add_weight(
-            name="samples_seen", shape=(), initializer="zeros", dtype="int64", trainable=False,
+            name="samples_seen",
+            shape=(),
+            initializer="zeros",
+            dtype="int64",
+            trainable=False,
             aggregation="only_first_replica",
         )
         self.coords = tf.constant(self.grid.coords)

@@ -1,31 +1,39 @@
 """Keras models for the spiral experiments: a pure network, SOM preprocessing, an interposed SOM.
 
-The three architectures of S. Barnes' slides, as uncompiled functional
-:class:`keras.Model` s (compile them with the optimizer and loss of the
+The three architectures of S. Barnes' slides, each built as an uncompiled
+functional :class:`keras.Model` (compile it with the optimizer and loss of the
 experiment):
 
-``mlp``
+:func:`mlp`
     The baseline: Dense layers and a softmax classifier.
-``som_preprocessing``
+:func:`som_preprocessing`
     A map fitted beforehand by Kohonen's algorithm (:class:`~softsom.KohonenSOM`)
     turns each input into soft grid coordinates; a small network classifies
     those. The map is frozen: a fixed feature transform.
-``interposed_som``
+:func:`interposed_som`
     A :class:`~softsom.SoftSOM` layer between Dense layers. Gradients pass
     through it to the layers below; its embedding follows the Kohonen rule on
     the activations it sees (or, as an extension, backpropagation).
 
 Layers have stable names: ``inputs``, ``hidden_1``, ``hidden_2``, ... (numbered
 from the input, across the SOM), ``soft_som`` and ``classifier``.
+
+With ``seed=None`` the initial weights come from Keras' global random
+generator (``keras.utils.set_random_seed``). With an int ``seed`` every
+random initializer gets a seed of its own, ``1000 * seed``,
+``1000 * seed + 1``, ... in the order the layers are built, from the input
+to the classifier, so that a model is reproducible without a global seed
+and the models of seeds ``s`` and ``s + 1`` share no initializer seed.
+Biases start at zero.
 """
 
 from __future__ import annotations
 
 import keras
 
+from ._validation import check_positive_int, check_positive_number, is_int
 from .grid import Grid
 from .layers import EMBEDDING_UPDATES, SoftSOM
-from .validation import check_positive_int, check_positive_number, is_int
 
 __all__ = ["mlp", "som_preprocessing", "interposed_som"]
 
@@ -94,14 +102,12 @@ class _Seeds:
 
 def _dense_stack(x, units, activation, seeds, first_index):
     for i, n in enumerate(units, start=first_index):
-        x = keras.layers.Dense(n, activation=activation, kernel_initializer=seeds.glorot(),
-                               name=f"hidden_{i}")(x)
+        x = keras.layers.Dense(n, activation=activation, kernel_initializer=seeds.glorot(), name=f"hidden_{i}")(x)
     return x
 
 
 def _classifier(x, n_classes, seeds):
-    return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=seeds.glorot(),
-                              name="classifier")(x)
+    return keras.layers.Dense(n_classes, activation="softmax", kernel_initializer=seeds.glorot(), name="classifier")(x)
 
 
 # --- the builders --------------------------------------------------------
@@ -121,9 +127,12 @@ def mlp(n_inputs, hidden_units=(16, 16), n_classes=2, activation="tanh", name="p
     activation : str or callable, default "tanh"
         Activation of the hidden layers.
     name : str, default "pure_nn"
+        The model's name.
     seed : int or None, default None
-        Seeds the kernel initializers (``seed``, ``seed + 1``, ... layer by
-        layer) so that the model is reproducible without a global seed.
+        A non-negative int seeds the Glorot-uniform kernel initializers, one
+        seed per layer: ``1000 * seed`` for ``hidden_1``, ``1000 * seed + 1``
+        for the next, and so on up to the ``classifier``. None: Keras'
+        global random generator.
 
     Returns
     -------
@@ -154,8 +163,9 @@ def _rescaled(x, grid_shape, rescale):
     return keras.layers.Rescaling(1.0 / max(max(grid_shape) - 1, 1), name="rescale")(x)
 
 
-def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="tanh",
-                      name="som_preprocessing", seed=None, rescale=False):
+def som_preprocessing(
+    som, beta, hidden_units=(16,), n_classes=2, activation="tanh", name="som_preprocessing", seed=None, rescale=False
+):
     """A fitted Kohonen map as a frozen soft SOM, followed by a small network.
 
     ``inputs -> soft_som -> hidden_1 ... -> classifier``: the ``soft_som``
@@ -164,7 +174,7 @@ def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="ta
 
     Parameters
     ----------
-    som : KohonenSOM
+    som : :class:`~softsom.KohonenSOM`
         A fitted map; its number of features is the model's input width and
         its grid's dimension ``m`` the width of the ``soft_som`` output.
     beta : float
@@ -172,10 +182,15 @@ def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="ta
     hidden_units : tuple of int, default (16,)
         Widths of the hidden layers after the SOM; may be empty.
     n_classes : int, default 2
+        Number of classes, >= 2.
     activation : str or callable, default "tanh"
+        Activation of the hidden layers.
     name : str, default "som_preprocessing"
+        The model's name.
     seed : int or None, default None
-        Seeds the kernel initializers.
+        Seeds the kernel initializers of the Dense layers after the SOM, one
+        seed per layer from ``1000 * seed`` on, as in :func:`mlp`. The SOM's
+        embedding is the fitted map's: no seed is used for it.
     rescale : bool, default False
         Divide the SOM's output by ``max(grid shape) - 1`` (a ``rescale``
         layer), so that the next tanh layer sees values in [0, 1].
@@ -204,13 +219,26 @@ def som_preprocessing(som, beta, hidden_units=(16,), n_classes=2, activation="ta
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
 
 
-def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden_units_after=(16,),
-                   n_classes=2, embedding_update="kohonen", decay_samples=100_000, activation="tanh",
-                   name="interposed_som", seed=None, rescale=False, **som_options):
-    """A soft SOM between Dense layers: ``hidden_1 ... -> soft_som -> ... -> classifier``.
+def interposed_som(
+    n_inputs,
+    grid_shape,
+    beta,
+    hidden_units_before=(16,),
+    hidden_units_after=(16,),
+    n_classes=2,
+    embedding_update="kohonen",
+    decay_samples=100_000,
+    activation="tanh",
+    name="interposed_som",
+    seed=None,
+    rescale=False,
+    **som_options,
+):
+    """A soft SOM between Dense layers, trained end to end.
 
-    The SOM maps the activations of the last layer before it (``tanh``
-    activations lie in ``[-1, 1]``, where its embedding starts) to soft grid
+    ``inputs -> hidden_1 ... -> soft_som -> ... -> classifier``: the SOM
+    maps the activations of the last layer before it (``tanh`` activations
+    lie in ``[-1, 1]``, where its embedding starts) to soft grid
     coordinates, which the layers after it classify.
 
     Parameters
@@ -226,6 +254,7 @@ def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden
         empty. They are numbered on from the input: ``hidden_1`` is the
         first before the SOM.
     n_classes : int, default 2
+        Number of classes, >= 2.
     embedding_update : {"kohonen", "backprop", "frozen"}, default "kohonen"
         How the SOM's embedding learns (see :class:`~softsom.SoftSOM`):
         the paper's Kohonen rule on the activations it is shown, the
@@ -233,9 +262,15 @@ def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden
     decay_samples : int, default 100_000
         Inputs over which the Kohonen learning rate and radius decay.
     activation : str or callable, default "tanh"
+        Activation of the hidden layers.
     name : str, default "interposed_som"
+        The model's name.
     seed : int or None, default None
-        Seeds the kernel initializers and the SOM's initial embedding.
+        Seeds the initializers, one seed each from ``1000 * seed`` on, in the
+        order the layers are built: the kernels of the layers before the SOM,
+        the SOM's ``RandomUniform(-1, 1)`` initial embedding (unless
+        ``embedding_initializer`` is given), the kernels of the layers after
+        it, and the classifier's. None: Keras' global random generator.
     rescale : bool, default False
         Divide the SOM's output by ``max(grid_shape) - 1`` (a ``rescale``
         layer), so that the next tanh layer sees values in [0, 1].
@@ -276,7 +311,13 @@ def interposed_som(n_inputs, grid_shape, beta, hidden_units_before=(16,), hidden
     x = _dense_stack(inputs, before, activation, seeds, first_index=1)
     if "embedding_initializer" not in som_options:
         som_options["embedding_initializer"] = seeds.uniform()
-    x = SoftSOM(grid_shape, beta=beta, embedding_update=embedding_update,
-                decay_samples=decay_samples, name="soft_som", **som_options)(x)
+    x = SoftSOM(
+        grid_shape,
+        beta=beta,
+        embedding_update=embedding_update,
+        decay_samples=decay_samples,
+        name="soft_som",
+        **som_options,
+    )(x)
     x = _dense_stack(_rescaled(x, grid_shape, rescale), after, activation, seeds, first_index=len(before) + 1)
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)

@@ -4,118 +4,70 @@ A self-organizing map has ``K`` nodes; node ``v`` sits at grid coordinates
 ``g_v`` (a row of ``coords``, shape ``[K, m]``) and has an embedding ``l_v`` in
 input space (a row of ``embedding``, shape ``[K, n]``). The classical map
 sends a point ``p`` to the grid coordinates of its nearest node
-(:func:`hard_som`); the soft map replaces that argmin by a softmax over the
-negated, *non-squared* Euclidean distances (:func:`soft_som`)::
+(:func:`~softsom.hard_som`); the soft map replaces that argmin by a softmax
+over the negated, *non-squared* Euclidean distances
+(:func:`~softsom.soft_som`)::
 
     Output(p) = sum_v g_v exp(-beta ||p - l_v||) / sum_v exp(-beta ||p - l_v||)
 
-Stable formulation
-------------------
-Written naively the formula breaks in floating point: ``exp`` underflows to
-``0/0`` for points far from every node, the difference tensor ``p - l_v`` costs
-``[B, K, n]`` memory, and distances from a matrix product lose all precision
-near a node. The op computes, for a batch of ``B`` points:
+:func:`~softsom.soft_som` is differentiable in all four arguments, with a
+backward pass in closed form (``tf.custom_gradient``); at a point exactly on a
+node, where the norm has no derivative, that node's term uses the
+subgradient 0. Both ops take any leading batch shape, and run the same
+whether called eagerly, inside ``tf.function`` or under
+``jit_compile=True`` (the forward and backward pass are XLA-compiled
+functions in every case; each new batch size is compiled once).
 
-1. ``q_v = ||l_v - mu||^2 - 2 (p - mu) . (l_v - mu)``, i.e. ``d_v^2`` minus
-   ``||p - mu||^2``, by one ``[B, n] x [n, K]`` matrix product. ``mu`` is the
-   mean node: distances are shift invariant, and centring keeps the products
-   as small as the data's spread instead of its offset from the origin. The
-   product and the subtraction ``dq_v = q_v - min_u q_u >= 0`` run in float64
-   even for float32 inputs: ``dq_v = d_v^2 - d_min^2`` is a small difference
-   of large numbers wherever nodes are close together compared with the
-   map's extent, and in float32 its rounding error (about ``eps * R^2`` for a
-   map of radius ``R``) exceeds a 1e-5 output tolerance on dense maps (see
-   Accuracy). The float64 product is the one costly step this buys.
-2. The ``k = min(K, NEAREST)`` nearest nodes (``NEAREST = 4``, smallest
-   ``dq``) are gathered, ``[B, k, n]``, and their distances ``d_v = ||p -
-   l_v||`` computed exactly from the difference vectors,
-   overflow/underflow-safe, so points on or very near a node are exact.
-3. The softmax only needs distances relative to the nearest node,
-   ``e_v = d_v - d_min >= 0``. For the other nodes it comes without
-   cancellation from the identity ``d_v^2 = d_min^2 + dq_v``::
+**Numerics.** What the op guarantees, for a batch of ``B`` points (errors
+relative to the range of ``coords``; ``eps32 = 2**-23``, ``eps64 =
+2**-52``):
 
-       e_v = dq_v / (d_min + sqrt(d_min^2 + dq_v))
-
-   (``0/0 := 0``: the point is on the node). There the absolute error of
-   ``dq_v``, about ``eps64 R^2``, is divided by ``d_v``: harmless for nodes
-   far from ``p``, but not for a cluster of close nodes on a wide map. For
-   the ``k`` nearest nodes, ``dq_v = (l_min - l_v) . (2 p - l_min - l_v)``
-   is therefore recomputed in float64 from the nodes themselves, whose
-   difference is exact, and ``e_v = dq_v / (d_min + d_v)`` with the exact
-   distances. The logits ``-beta e_v`` are
-   ``<= 0`` and exactly ``0`` for the nearest node, so ``softmax`` never sees
-   ``0/0`` or overflow, whatever ``beta`` and however far the point is; and
-   near-ties far from the map are resolved to the precision of the node
-   spacing, not of the (large) distance.
-
-The backward pass is written by hand (``tf.custom_gradient``). With weights
-``w = softmax(-beta d)`` ``[B, K]``, output ``o = w G``, upstream gradient
-``U`` ``[B, m]`` and ``t_v = U . (g_v - o)``:
-
-* ``dL/dd_v = a_v = -beta w_v t_v`` and ``c_v = a_v / d_v``;
-* ``dL/dp = sum_v c_v (p - l_v) = (sum_v c_v) p - c L``;
-* ``dL/dl_v = -sum_b c_bv (p_b - l_v) = (sum_b c_bv) l_v - c^T P``;
-* ``dL/dbeta = -sum w t d = -sum w t e`` (as ``sum_v w_v t_v = 0``, which also
-  removes the large common part ``d_min`` of far points);
-* ``dL/dG = w^T U``.
-
-The matrix-product forms run on centred data. The ``k`` nearest nodes'
-terms are taken out of them and added as ``a_v * unit(p - l_v)`` from the
-exact difference vectors, because there ``c_v`` is large and ``p - l_v``
-small: the centred float32 products would lose ``eps32 |x - mu| / d_v`` of
-such a term. At a point exactly on a node the norm is not differentiable and
-the subgradient ``0`` is used for that node's term. The cancelling ``beta``
-sum is accumulated in float64.
-
-Execution
----------
-After the input checks, the forward and the backward pass each run as one
-XLA-compiled function (``jit_compile=True``), whatever the caller's mode.
-This is the default and only path because it was the fastest in eager mode,
-in ``tf.function`` and under an outer ``jit_compile=True``: XLA fuses the
-chains of elementwise ``[B, K]`` operations into single passes. At
-``(B, K, n) = (4096, 400, 64)``, forward + backward went from about 9x / 5x /
-4.5x (eager / function / jit) the time of a matrix product's forward +
-backward to 5x / 4x / 3.8x; over the four shapes of ``python -m benchmarks``
-the speed-up is 1.4-2.4x eager, 1.25-1.7x in a function, 1.0-1.3x under jit.
-The float64 product takes about a fifth of the time; a split float32 product
-(an exact product of the leading bits plus a correction) is as accurate but
-was no faster, and a plain float32 product breaks the dense-map bound below.
-Each new batch size is compiled once (a fraction of a second). The figures
-above predate the exact treatment of the ``k`` nearest nodes, which makes
-forward + backward about 1.5x slower in a function at ``(4096, 400, 64)``
-(interleaved medians 31 -> 48 ms on two shared cores), mostly XLA's
-``top_k`` (a float64 ``top_k`` sorts whole rows and was 12x slower; passes
-of ``reduce_min`` over packed keys were slower than ``top_k``).
-
-Accuracy
---------
-Measured in ``tests/test_ops.py`` (errors relative to the coords' range,
-``eps32 = 2**-23``):
-
-* Float32 results agree with a float64 evaluation *of the same float32
-  inputs* to a few float32 ulps of the logits that matter: at most 2e-7 for
-  ``beta`` in [1e-4, 1e6] x data scales in [1e-6, 1e4] (with a point on a
-  node and one 1e4 scales away) and on a dense 20 x 20 map in 64-d. (With
-  the product in float32 instead, the dense map reaches 5e-5.) Float32
-  gradients with respect to points, embedding and beta agree with float64
-  ones to 4e-6 of their largest entry over that grid and near two nodes
-  1e-4 apart on a map of extent 1 to 566 (measured 1.4e-7). On a dense
-  20 x 20 map of the unit square, where many nodes share the weight, the
-  float32 backward products and the ``beta`` sum (``sum_v w_v t_v = 0``
-  cancels) allow 2e-5 (measured 3.4e-6 points, 7.9e-6 embedding, 7.1e-6
-  beta).
-* Float32 *inputs* are the limit. Rounding the data to float32 moves each
+* *Computation dtype.* Float64 for float64 ``points``, float32 otherwise
+  (float16 and bfloat16 points are computed in float32 and the result cast
+  back); ``embedding``, ``coords`` and ``beta`` are cast to it. The squared
+  distance differences are formed in float64 whatever the dtype, and the
+  distances of each point to its ``min(K, 4)`` nearest nodes are computed
+  exactly from their difference vectors, so that points on or near a node,
+  nodes close together and maps far from the origin keep full precision.
+* *No overflow, no 0/0.* For finite inputs and any positive, finite
+  ``beta`` the output and all four gradients are finite, however large
+  ``beta`` and however far a point lies from the map: every distance is
+  taken relative to the nearest node's, so the largest logit is exactly 0.
+* *Non-finite inputs.* NaN or infinity in ``points``, ``embedding`` or
+  ``coords`` raises ``ValueError`` when the values are known when the op is
+  called (Python and NumPy values, eager tensors, graph constants), as does
+  a ``beta`` that is not positive and finite. Symbolic values (inside
+  ``tf.function``) are not checked for NaN, which would cost a pass over
+  the data: a non-finite point then gives NaN in its own output, a
+  non-finite node or grid coordinate NaN in every output. A symbolic
+  ``beta`` is checked at run time (``tf.errors.InvalidArgumentError``),
+  except under XLA, which drops run-time assertions.
+* *Float32 accuracy.* Against a float64 evaluation *of the same float32
+  inputs*, the output agrees to a few float32 ulps of the logits that
+  matter, ``2 eps32 + eps64 beta R`` for a map of extent ``R`` (the largest
+  distance of a node from the mean node), for ``beta`` from 1e-4 to 1e6 and
+  data scales from 1e-6 to 1e4, with points on a node, on a Voronoi
+  boundary and far from the map, and within 1e-5 on dense maps (many nodes
+  close together compared with the map's extent). Gradients with respect to
+  points, embedding and ``beta`` agree with float64 ones to 4e-6 of their
+  largest entry; where many nodes share the weight (dense maps), 2e-5.
+* *Float32 inputs are the limit.* Rounding data to float32 moves each
   distance by up to about ``eps32 * max|x|`` (``max|x|``: the largest
-  coordinate magnitude of the point and nodes involved, uncentred), i.e. the
-  logits by ``beta * eps32 * max|x|``. Where several nodes share the weight
-  (within about ``1 / beta`` of a Voronoi boundary) the float32 result can
-  therefore differ from float64 *data* by up to ``beta * eps32 * max|x| / 2``
-  (measured: 0.42 of that), so 1e-5 needs ``beta * max|x| < ~170`` there.
-  Away from boundaries the weights are one-hot and the result exact.
-* The float32 output itself is rounded to ``eps32 / 2 * |output|``, which
-  exceeds 1e-5 of the range only for coords offset from the origin by more
-  than about 80 times their range.
+  coordinate magnitude of the point and nodes involved, uncentred). Within
+  about ``1 / beta`` of a Voronoi boundary, where several nodes share the
+  weight, the float32 result can therefore differ from the float64 *data*'s
+  by up to ``beta * eps32 * max|x| / 2``: 1e-5 of the range needs
+  ``beta * max|x| < ~170`` there. Away from boundaries the weights are
+  one-hot and the result exact. The float32 output itself is rounded to
+  ``eps32 / 2 * |output|``, which exceeds 1e-5 of the range only for
+  ``coords`` offset from the origin by more than about 80 times their range.
+* *Float64.* Results agree with an exact evaluation to within 1e-9 of the
+  range of ``coords`` over the same ranges of ``beta`` and scale.
+* *Memory.* ``O(B K)``: the distances come from one ``[B, n] x [n, K]``
+  matrix product on data centred on the mean node, and the working memory
+  is a few ``[B, K]`` matrices and a ``[B, min(K, 4), n]`` gather; the
+  ``[B, K, n]`` tensor of all difference vectors is never formed. The
+  gradients are matrix products of the same sizes.
 """
 
 import numbers
@@ -136,9 +88,9 @@ def soft_som(points, embedding, coords, beta):
              {\sum_u \exp(-\beta \lVert p - l_u \rVert_2)}
 
     Differentiable in all four arguments, with a closed-form backward pass
-    (see the module docstring). As ``beta -> inf`` it tends to
-    :func:`hard_som` away from Voronoi boundaries, as ``beta -> 0`` to the
-    mean of ``coords``.
+    (:mod:`softsom.ops` states the numerics it guarantees). As
+    ``beta -> inf`` it tends to :func:`hard_som` away from Voronoi
+    boundaries, as ``beta -> 0`` to the mean of ``coords``.
 
     Parameters
     ----------
@@ -179,8 +131,9 @@ def soft_som(points, embedding, coords, beta):
     Computation dtype: float64 for float64 ``points``, float32 otherwise
     (float16/bfloat16 points are computed in float32 and the result cast
     back). ``embedding``, ``coords`` and ``beta`` are cast to it. Whatever the
-    dtype, the distance matrix product is done in float64 (see the module
-    docstring for why and for the accuracy this gives).
+    dtype, the distance matrix product is done in float64 (see
+    :mod:`softsom.ops` for the accuracy this gives). Memory grows as
+    ``B K`` for ``B`` points, not ``B K n``.
     """
     points, dtype = _check_points(points)
     embedding, coords, checks = _check_nodes(points, embedding, coords, dtype)
@@ -299,13 +252,19 @@ def _check_nodes(points, embedding, coords, dtype):
     emb_shape = embedding.shape.as_list()
     k_coords = coords.shape[0]
     require_equal(
-        n_points, emb_shape[1], tf.shape(points)[-1], tf.shape(embedding)[1],
-        f"points [..., n] and embedding [K, n] must have the same n, got shapes "
-        f"{points.shape} and {embedding.shape}")
+        n_points,
+        emb_shape[1],
+        tf.shape(points)[-1],
+        tf.shape(embedding)[1],
+        f"points [..., n] and embedding [K, n] must have the same n, got shapes {points.shape} and {embedding.shape}",
+    )
     require_equal(
-        emb_shape[0], k_coords, tf.shape(embedding)[0], tf.shape(coords)[0],
-        f"embedding [K, n] and coords [K, m] must have the same K, got shapes "
-        f"{embedding.shape} and {coords.shape}")
+        emb_shape[0],
+        k_coords,
+        tf.shape(embedding)[0],
+        tf.shape(coords)[0],
+        f"embedding [K, n] and coords [K, m] must have the same K, got shapes {embedding.shape} and {coords.shape}",
+    )
     empty_map = f"embedding must have at least one node (K >= 1), got shape {embedding.shape}"
     if emb_shape[0] == 0:
         raise ValueError(empty_map)
@@ -329,8 +288,7 @@ def _check_beta(beta, dtype):
             raise ValueError(f"beta must be positive and finite, got {value}")
         return tf.cast(beta, dtype), []
     valid = tf.logical_and(tf.math.is_finite(beta), beta > 0)
-    return tf.cast(beta, dtype), [
-        tf.debugging.Assert(valid, ["beta must be positive and finite, got", beta])]
+    return tf.cast(beta, dtype), [tf.debugging.Assert(valid, ["beta must be positive and finite, got", beta])]
 
 
 def _flatten(points, dtype, n):
@@ -376,9 +334,9 @@ def _norm_and_unit(x):
     return tf.squeeze(scale * norm, axis=-1), x / tf.where(norm > 0, norm, tf.ones_like(norm))
 
 
-# How many nearest nodes get exact distances (steps 2 and 3 of the module
-# docstring): enough for a cluster of close nodes; the [B, k, n] differences
-# stay small next to the [B, K] matrices.
+# How many nearest nodes get exact distances (steps 2 and 3 in _forward):
+# enough for a cluster of close nodes; the [B, k, n] differences stay small
+# next to the [B, K] matrices.
 NEAREST = 4
 
 
@@ -386,7 +344,7 @@ def _nearest_nodes(dq):
     """Indices ``[B, k]`` of the ``k = min(K, NEAREST)`` nodes of smallest ``dq >= 0``, nearest first.
 
     Selected on ``dq`` rounded to float32, where XLA's CPU ``top_k`` is a
-    dedicated kernel (in float64 it sorts whole rows, 40x slower); ``dq >= 0``
+    dedicated kernel (in float64 it sorts whole rows, far slower); ``dq >= 0``
     keeps its relative precision when rounded, so only near-ties may swap.
     """
     k = tf.minimum(tf.shape(dq)[1], NEAREST)
@@ -399,15 +357,56 @@ def _scatter_rows(matrix, columns, values):
     return tf.tensor_scatter_nd_update(matrix, tf.stack([rows, columns], axis=-1), values)
 
 
-# Forward and backward are XLA-compiled (see "Execution" in the module
-# docstring). reduce_retracing: a new batch size is compiled, but not traced
-# into yet another graph each time.
+# Forward and backward are XLA-compiled whatever the caller's mode (eager,
+# tf.function or an outer jit_compile=True): XLA fuses the chains of
+# elementwise [B, K] operations into single passes. reduce_retracing: a new
+# batch size is compiled, but not traced into yet another graph each time.
 _xla = tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 @_xla
 def _forward(points, embedding, coords, beta):
-    """The output and what the backward pass reuses (see :func:`_soft_som_flat`)."""
+    r"""The output and what the backward pass reuses (see :func:`_soft_som_flat`).
+
+    Written naively the formula breaks in floating point: ``exp`` underflows
+    to ``0/0`` for points far from every node, the difference tensor
+    ``p - l_v`` costs ``[B, K, n]`` memory, and distances from a matrix
+    product lose all precision near a node. So, for a batch of ``B`` points:
+
+    1. ``q_v = ||l_v - mu||^2 - 2 (p - mu) . (l_v - mu)``, i.e. ``d_v^2``
+       minus ``||p - mu||^2``, by one ``[B, n] x [n, K]`` matrix product.
+       ``mu`` is the mean node: distances are shift invariant, and centring
+       keeps the products as small as the data's spread instead of its
+       offset from the origin. The product and ``dq_v = q_v - min_u q_u >=
+       0`` run in float64 even for float32 inputs: ``dq_v = d_v^2 -
+       d_min^2`` is a small difference of large numbers wherever nodes are
+       close together compared with the map's extent, and in float32 its
+       rounding error (about ``eps32 R^2`` for a map of radius ``R``)
+       exceeds a 1e-5 output tolerance on dense maps. (A split float32
+       product, exact leading bits plus a correction, is as accurate but no
+       faster.)
+    2. The ``k = min(K, NEAREST)`` nearest nodes (smallest ``dq``) are
+       gathered, ``[B, k, n]``, and their distances ``d_v = ||p - l_v||``
+       computed exactly from the difference vectors, overflow/underflow-safe,
+       so points on or very near a node are exact.
+    3. The softmax only needs distances relative to the nearest node,
+       ``e_v = d_v - d_min >= 0``. For the other nodes it comes without
+       cancellation from the identity ``d_v^2 = d_min^2 + dq_v``::
+
+           e_v = dq_v / (d_min + sqrt(d_min^2 + dq_v))
+
+       (``0/0 := 0``: the point is on the node). There the absolute error of
+       ``dq_v``, about ``eps64 R^2``, is divided by ``d_v``: harmless for
+       nodes far from ``p``, but not for a cluster of close nodes on a wide
+       map. For the ``k`` nearest nodes, ``dq_v = (l_min - l_v) . (2 p -
+       l_min - l_v)`` is therefore recomputed in float64 from the nodes
+       themselves, whose difference is exact, and ``e_v = dq_v / (d_min +
+       d_v)`` with the exact distances. The logits ``-beta e_v`` are ``<= 0``
+       and exactly ``0`` for the nearest node, so the softmax never sees
+       ``0/0`` or overflow, whatever ``beta`` and however far the point is;
+       and near-ties far from the map are resolved to the precision of the
+       node spacing, not of the (large) distance.
+    """
     dtype = points.dtype
     # dq = d_v^2 - d_min^2 >= 0 relative to the node of smallest q: the
     # cancellation happens here, in float64.
@@ -442,7 +441,26 @@ def _forward(points, embedding, coords, beta):
 
 @_xla
 def _backward(upstream, points, embedding, coords, beta, saved):
-    """Gradients with respect to points, embedding, coords and beta (module docstring)."""
+    """Gradients with respect to points, embedding, coords and beta.
+
+    With weights ``w = softmax(-beta d)`` ``[B, K]``, output ``o = w G``,
+    upstream gradient ``U`` ``[B, m]`` and ``t_v = U . (g_v - o)``:
+
+    * ``dL/dd_v = a_v = -beta w_v t_v`` and ``c_v = a_v / d_v``;
+    * ``dL/dp = sum_v c_v (p - l_v) = (sum_v c_v) p - c L``;
+    * ``dL/dl_v = -sum_b c_bv (p_b - l_v) = (sum_b c_bv) l_v - c^T P``;
+    * ``dL/dbeta = -sum w t d = -sum w t e`` (as ``sum_v w_v t_v = 0``,
+      which also removes the large common part ``d_min`` of far points);
+    * ``dL/dG = w^T U``.
+
+    The matrix-product forms run on centred data. The ``k`` nearest nodes'
+    terms are taken out of them and added as ``a_v * unit(p - l_v)`` from
+    the exact difference vectors, because there ``c_v`` is large and
+    ``p - l_v`` small: the centred float32 products would lose
+    ``eps32 |x - mu| / d_v`` of such a term. At a point exactly on a node the
+    norm is not differentiable and the subgradient ``0`` is used for that
+    node's term. The cancelling ``beta`` sum is accumulated in float64.
+    """
     excess, unnormalized, total, out_c, d_min, nearest = saved
     dtype = points.dtype
     coords_c = coords - tf.reduce_mean(coords, axis=0)
@@ -463,7 +481,8 @@ def _backward(upstream, points, embedding, coords, beta, saved):
     points_c = points - mu
     nodes_c = embedding - mu
     resolution = np.finfo(dtype.as_numpy_dtype).eps * (
-        tf.norm(points_c, axis=1, keepdims=True) + tf.reduce_max(tf.norm(nodes_c, axis=1)))
+        tf.norm(points_c, axis=1, keepdims=True) + tf.reduce_max(tf.norm(nodes_c, axis=1))
+    )
     dist = d_min + excess
     use = dist > resolution
     c = tf.where(use, a / tf.where(use, dist, tf.ones_like(dist)), tf.zeros_like(a))
@@ -471,11 +490,18 @@ def _backward(upstream, points, embedding, coords, beta, saved):
     # Recomputed rather than saved: [B, k, n] is cheap to rebuild.
     _, unit = _norm_and_unit(points[:, None, :] - tf.gather(embedding, nearest))
     nearest_terms = tf.gather(a, nearest, axis=1, batch_dims=1)[:, :, None] * unit
-    d_points = (tf.reduce_sum(nearest_terms, axis=1) + tf.reduce_sum(c, axis=1, keepdims=True) * points_c
-                - tf.matmul(c, nodes_c))
-    d_embedding = (tf.reduce_sum(c, axis=0)[:, None] * nodes_c - tf.matmul(c, points_c, transpose_a=True)
-                   - tf.math.unsorted_segment_sum(tf.reshape(nearest_terms, [-1, tf.shape(points)[1]]),
-                                                  tf.reshape(nearest, [-1]), tf.shape(embedding)[0]))
+    d_points = (
+        tf.reduce_sum(nearest_terms, axis=1)
+        + tf.reduce_sum(c, axis=1, keepdims=True) * points_c
+        - tf.matmul(c, nodes_c)
+    )
+    d_embedding = (
+        tf.reduce_sum(c, axis=0)[:, None] * nodes_c
+        - tf.matmul(c, points_c, transpose_a=True)
+        - tf.math.unsorted_segment_sum(
+            tf.reshape(nearest_terms, [-1, tf.shape(points)[1]]), tf.reshape(nearest, [-1]), tf.shape(embedding)[0]
+        )
+    )
     d_coords = tf.matmul(unnormalized, upstream / total, transpose_a=True)
     return d_points, d_embedding, d_coords, d_beta
 
@@ -484,8 +510,8 @@ def _backward(upstream, points, embedding, coords, beta, saved):
 def _soft_som_flat(points, embedding, coords, beta):
     """``soft_som`` on ``points [B, n]``, all arguments in one float dtype."""
     # stop_gradient: under an eager GradientTape, TensorFlow would otherwise
-    # compile a variant of _forward that also returns every intermediate for
-    # its own gradient, which `grad` replaces (1.6x slower).
+    # compile a slower variant of _forward that also returns every
+    # intermediate for its own gradient, which `grad` replaces.
     out, saved = _forward(*(tf.stop_gradient(x) for x in (points, embedding, coords, beta)))
 
     def grad(upstream):

@@ -7,8 +7,14 @@ import numbers
 
 import numpy as np
 
-__all__ = ["is_int", "check_positive_int", "check_positive_number", "check_non_negative_number",
-           "rng_from_seed"]
+__all__ = [
+    "is_int",
+    "check_positive_int",
+    "check_positive_number",
+    "check_non_negative_number",
+    "rng_from_seed",
+    "check_pair",
+]
 
 
 def is_int(value):
@@ -53,3 +59,16 @@ def rng_from_seed(name, seed):
         raise ValueError(
             f"{name} must be None, a non-negative int or a numpy Generator; got {seed!r} ({err})"
         ) from None
+
+
+def check_pair(name, value, upper=None):
+    """Validate a (start, end) schedule of positive floats."""
+    try:
+        start, end = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (start, end) pair of floats; got {value!r}") from None
+    for v in (start, end):
+        if not np.isfinite(v) or v <= 0 or (upper is not None and v > upper):
+            bound = f"in (0, {upper}]" if upper is not None else "positive and finite"
+            raise ValueError(f"{name} values must be {bound}; got {value!r}")
+    return start, end

@@ -20,7 +20,7 @@ The search page is opened with ``?q=Kohonen`` and must list results.
 
 Usage::
 
-    python -m softsom.browser _build/html [--screens _build/screens]
+    python -m tools.book.browser _build/html [--screens _build/screens]
 """
 
 from __future__ import annotations
@@ -40,10 +40,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+__all__ = ["CHROMIUM", "serve", "book_pages", "anchors", "frame_count", "screenshot_problem", "Report", "check_book"]
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 HOST = "127.0.0.1"
 SEARCH_QUERY = "Kohonen"
@@ -53,6 +59,7 @@ MIN_SCREENSHOT_BYTES = 10_000
 
 
 # --- the local server -------------------------------------------------------------
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
@@ -76,6 +83,7 @@ def serve(html_dir):
 
 
 # --- what the build contains --------------------------------------------------------
+
 
 def book_pages(html_dir):
     """Every page of the built book, as paths relative to ``html_dir`` ("book/intro.html").
@@ -104,7 +112,7 @@ class _Anchors(HTMLParser):
             self.ids.add(attrs["name"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def anchors(path):
     """The ids (and ``<a name>``) in an HTML file: what a ``#fragment`` may point to."""
     parser = _Anchors()
@@ -233,6 +241,7 @@ JSHTML_FRAMES_JS = r"""
 
 # --- the crawl ------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Report:
     pages: list = dataclasses.field(default_factory=list)
@@ -330,8 +339,8 @@ class _PageCheck:
             return
         try:
             page.wait_for_function(
-                "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                timeout=TIMEOUT_MS)
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=TIMEOUT_MS
+            )
             page.evaluate("() => MathJax.startup.promise.then(() => true)")
         except Exception as error:  # a timeout, or MathJax's promise rejected
             self.problem(f"MathJax did not finish typesetting: {str(error).splitlines()[0]}")
@@ -350,8 +359,7 @@ class _PageCheck:
                 continue
             fragment = unquote(urlsplit(link["href"]).fragment)
             if fragment and target.suffix == ".html" and fragment not in anchors(target):
-                self.problem(f"broken {label}: no id {fragment!r} in "
-                             f"{target.relative_to(self.html_dir).as_posix()}")
+                self.problem(f"broken {label}: no id {fragment!r} in {target.relative_to(self.html_dir).as_posix()}")
 
     def check_figures(self, page, info):
         counts = self.report.counts
@@ -417,8 +425,7 @@ class _PageCheck:
         container = page.locator(f"div.animation:has(#{name})")
         container.locator("button[title='Play']").click()
         try:
-            page.wait_for_function("([img, src]) => img.src !== src", arg=[img, before],
-                                   timeout=5_000)
+            page.wait_for_function("([img, src]) => img.src !== src", arg=[img, before], timeout=5_000)
         except Exception:
             self.problem(f"jshtml animation {name}: clicking Play does not advance the frames")
         container.locator("button[title='Pause']").click()
@@ -460,9 +467,7 @@ class _PageCheck:
         # Sphinx's searchtools fills ".search-summary" once every result is listed.
         summary = "#search-results .search-summary"
         try:
-            page.wait_for_function(
-                f"() => document.querySelector({summary!r})?.textContent.trim()",
-                timeout=TIMEOUT_MS)
+            page.wait_for_function(f"() => document.querySelector({summary!r})?.textContent.trim()", timeout=TIMEOUT_MS)
         except Exception:
             self.problem(f"search for {SEARCH_QUERY!r} never finished")
             return
@@ -522,8 +527,7 @@ def check_book(html_dir, screens_dir, chromium=CHROMIUM):
                 name = page.removesuffix(".html")
                 url = base + page + (f"?q={SEARCH_QUERY}" if name == "search" else "")
                 report.pages.append(name)
-                _PageCheck(report, html_dir, base, name).run(
-                    browser, url, screens_dir / f"{name}.png")
+                _PageCheck(report, html_dir, base, name).run(browser, url, screens_dir / f"{name}.png")
         finally:
             browser.close()
     report.seconds = time.monotonic() - start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .ops import soft_som
+from softsom.ops import soft_som
 
 __all__ = ["gradient_check", "naive_soft_som"]
 

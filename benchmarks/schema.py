@@ -4,16 +4,12 @@
 Kohonen training loops and writes the file with :func:`save_bench`; the book
 reads it with :func:`load_bench` and shows it with :func:`bench_table`.
 
-Schema (version 1)::
+Schema (version 2)::
 
     {
-      "schema_version": 1,
-      "mode": "full" | "quick",
-      "date": ISO 8601 UTC time of the run,
-      "git_commit": str or null ("+dirty" when tracked files had changes),
-      "machine": {"cpu_model": str, "logical_cores": int, "total_memory_bytes": int,
-                  "platform": str},
-      "versions": {"python", "softsom", "tensorflow", "keras", "numpy", "minisom": str},
+      "schema_version": 2,
+      "provenance": {see tools.provenance.provenance: mode ("full" | "quick"), date,
+                     git_commit, python, versions (minisom's too), machine, onednn},
       "figures": [
         {"id": str (unique), "section": str, "description": str, "unit": str,
          "repeats": int,
@@ -31,25 +27,41 @@ is met when the median satisfies it.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .jsonfile import load_validated, save_validated
+from tools.jsonfile import check_fields, check_object, check_provenance, load_validated, save_validated
+from tools.provenance import PACKAGES
+from tools.tables import markdown_table
 
-__all__ = ["SCHEMA_VERSION", "figure", "skipped_figure", "validate", "save_bench", "load_bench",
-           "bench_table", "op_figures"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "figure",
+    "skipped_figure",
+    "validate",
+    "save_bench",
+    "load_bench",
+    "bench_table",
+    "op_figures",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MODES = ("full", "quick")
+EXTRA_PACKAGES = ("minisom",)  # recorded in the provenance besides tools.provenance.PACKAGES
 COMPARISONS = {"<=": lambda value, bound: value <= bound, ">=": lambda value, bound: value >= bound}
-TOP_LEVEL = {"schema_version": int, "mode": str, "date": str, "git_commit": (str, type(None)),
-             "machine": dict, "versions": dict, "figures": list}
-MACHINE_FIELDS = {"cpu_model": str, "logical_cores": int, "total_memory_bytes": int, "platform": str}
-VERSION_FIELDS = ("python", "softsom", "tensorflow", "keras", "numpy", "minisom")
-FIGURE_FIELDS = {"id": str, "section": str, "description": str, "unit": str, "repeats": int,
-                 "min": (float, type(None)), "median": (float, type(None)), "max": (float, type(None)),
-                 "target": (dict, type(None)), "met": (bool, type(None)), "skipped": (str, type(None))}
+TOP_LEVEL = {"schema_version": int, "provenance": dict, "figures": list}
+FIGURE_FIELDS = {
+    "id": str,
+    "section": str,
+    "description": str,
+    "unit": str,
+    "repeats": int,
+    "min": (float, type(None)),
+    "median": (float, type(None)),
+    "max": (float, type(None)),
+    "target": (dict, type(None)),
+    "met": (bool, type(None)),
+    "skipped": (str, type(None)),
+}
 
 
 def figure(figure_id, section, description, unit, values, target=None):
@@ -70,8 +82,17 @@ def figure(figure_id, section, description, unit, values, target=None):
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
         raise ValueError(f"figure {figure_id}: values must be a non-empty list of finite numbers; got {values!r}")
     median = float(np.median(values))
-    record = _record(figure_id, section, description, unit, repeats=int(values.size),
-                     low=float(values.min()), median=median, high=float(values.max()), target=target)
+    record = _record(
+        figure_id,
+        section,
+        description,
+        unit,
+        repeats=int(values.size),
+        low=float(values.min()),
+        median=median,
+        high=float(values.max()),
+        target=target,
+    )
     if record["target"] is not None:
         record["met"] = COMPARISONS[record["target"]["comparison"]](median, record["target"]["value"])
     return record
@@ -81,8 +102,7 @@ def skipped_figure(figure_id, section, description, unit, reason, target=None):
     """A figure that was not measured, with the reason (e.g. a tensor too large for memory)."""
     if not reason:
         raise ValueError(f"figure {figure_id}: a skipped figure needs a reason")
-    record = _record(figure_id, section, description, unit, repeats=0, low=None, median=None, high=None,
-                     target=target)
+    record = _record(figure_id, section, description, unit, repeats=0, low=None, median=None, high=None, target=target)
     record["skipped"] = str(reason)
     return record
 
@@ -91,53 +111,37 @@ def _record(figure_id, section, description, unit, *, repeats, low, median, high
     if target is not None:
         comparison, value, checked_against = target
         if comparison not in COMPARISONS:
-            raise ValueError(f"figure {figure_id}: target comparison must be one of {sorted(COMPARISONS)}; "
-                             f"got {comparison!r}")
+            raise ValueError(
+                f"figure {figure_id}: target comparison must be one of {sorted(COMPARISONS)}; got {comparison!r}"
+            )
         target = {"comparison": comparison, "value": float(value), "checked_against": str(checked_against)}
-    return {"id": str(figure_id), "section": str(section), "description": str(description), "unit": str(unit),
-            "repeats": repeats, "min": low, "median": median, "max": high,
-            "target": target, "met": None, "skipped": None}
+    return {
+        "id": str(figure_id),
+        "section": str(section),
+        "description": str(description),
+        "unit": str(unit),
+        "repeats": repeats,
+        "min": low,
+        "median": median,
+        "max": high,
+        "target": target,
+        "met": None,
+        "skipped": None,
+    }
 
 
 # --- validation -------------------------------------------------------------
 
 
-def _check_type(where, value, kind):
-    """``value`` must be one of the types ``kind``; a float may be given as an int, and must be finite."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool):  # a bool is an int to Python, but no count or number here
-        ok = bool in kinds
-    elif float in kinds and isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ValueError(f"{where} is not finite: {value!r}")
-        ok = True
-    else:
-        ok = isinstance(value, kinds)
-    if not ok:
-        raise ValueError(f"{where} has the wrong type: {value!r}")
-
-
-def _check_fields(where, mapping, fields):
-    if not isinstance(mapping, dict):
-        raise ValueError(f"{where} must be a JSON object")
-    for field, kind in fields.items():
-        if field not in mapping:
-            raise ValueError(f"{where}.{field} is missing")
-        _check_type(f"{where}.{field}", mapping[field], kind)
-    extra = set(mapping) - set(fields)
-    if extra:
-        raise ValueError(f"{where} has unknown fields {sorted(extra)}")
-
-
 def _check_figure(where, fig):
-    _check_fields(where, fig, FIGURE_FIELDS)
+    check_fields(where, fig, FIGURE_FIELDS)
     target = fig["target"]
     if target is not None:
-        _check_fields(f"{where}.target", target,
-                      {"comparison": str, "value": float, "checked_against": str})
+        check_fields(f"{where}.target", target, {"comparison": str, "value": float, "checked_against": str})
         if target["comparison"] not in COMPARISONS:
-            raise ValueError(f"{where}.target.comparison must be one of {sorted(COMPARISONS)}; "
-                             f"got {target['comparison']!r}")
+            raise ValueError(
+                f"{where}.target.comparison must be one of {sorted(COMPARISONS)}; got {target['comparison']!r}"
+            )
     stats = [fig[key] for key in ("min", "median", "max")]
     if fig["skipped"] is not None:
         if any(s is not None for s in stats) or fig["met"] is not None or fig["repeats"] != 0:
@@ -157,15 +161,11 @@ def _check_figure(where, fig):
 
 def validate(data):
     """Raise ValueError naming the first field that does not follow the schema; return ``data``."""
-    if not isinstance(data, dict):
-        raise ValueError("the benchmark file must hold a JSON object")
-    _check_fields("bench", data, TOP_LEVEL)
-    if data["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(f"schema_version is {data['schema_version']!r}, expected {SCHEMA_VERSION}")
-    if data["mode"] not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {data['mode']!r}")
-    _check_fields("machine", data["machine"], MACHINE_FIELDS)
-    _check_fields("versions", data["versions"], dict.fromkeys(VERSION_FIELDS, str))
+    check_object("the benchmark file", data)
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version is {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    check_fields("", data, TOP_LEVEL)
+    check_provenance("provenance", data["provenance"], MODES, (*PACKAGES, *EXTRA_PACKAGES))
     if not data["figures"]:
         raise ValueError("figures must be a non-empty list")
     seen = set()
@@ -214,13 +214,19 @@ def _met_cell(fig):
 
 
 def _section_table(figures):
-    lines = ["| figure | unit | min | median | max | target | met |",
-             "|---|---|---:|---:|---:|---|---|"]
-    for fig in figures:
-        cells = [fig["description"], fig["unit"], _number(fig["min"]), _number(fig["median"]),
-                 _number(fig["max"]), _target_cell(fig), _met_cell(fig)]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(lines)
+    rows = [
+        {
+            "figure": fig["description"],
+            "unit": fig["unit"],
+            "min": _number(fig["min"]),
+            "median": _number(fig["median"]),
+            "max": _number(fig["max"]),
+            "target": _target_cell(fig),
+            "met": _met_cell(fig),
+        }
+        for fig in figures
+    ]
+    return markdown_table(rows, align={"min": "right", "median": "right", "max": "right"})
 
 
 def bench_table(data, section=None):
@@ -238,8 +244,9 @@ def bench_table(data, section=None):
         if section not in sections:
             raise ValueError(f"section must be one of {sections} or None; got {section!r}")
         return _section_table([f for f in data["figures"] if f["section"] == section])
-    return "\n\n".join(f"**{name}**\n\n" + _section_table([f for f in data["figures"] if f["section"] == name])
-                       for name in sections)
+    return "\n\n".join(
+        f"**{name}**\n\n" + _section_table([f for f in data["figures"] if f["section"] == name]) for name in sections
+    )
 
 
 def op_figures(data, metric):

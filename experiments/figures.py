@@ -1,40 +1,22 @@
-"""Matplotlib figures shared by the chapters."""
+"""Matplotlib figures of the chapters (the map itself is drawn by :func:`softsom.plotting.draw_map`)."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection
 
-__all__ = ["draw_map", "field_image", "median_bars", "plane", "snapshot_strip", "update_step"]
+from softsom.plotting import draw_map
 
-
-def draw_map(ax, embedding, grid, *, color="C3", node_size=14, linewidth=1.2, label=None, node_colors=None):
-    """Draw a map's grid graph where it sits in the plane: nodes and grid edges.
-
-    Parameters
-    ----------
-    ax : matplotlib Axes
-    embedding : array of shape (K, 2)
-        Node positions l_v (the first two input dimensions are drawn).
-    grid : Grid
-    node_colors : array of shape (K,), optional
-        Values to colour the nodes by (e.g. the neighbourhood weight).
-    """
-    embedding = np.asarray(embedding)[:, :2]
-    edges = grid.edges()
-    ax.add_collection(
-        LineCollection(embedding[edges], colors=color, linewidths=linewidth, zorder=2, label=label)
-    )
-    points = ax.scatter(
-        embedding[:, 0], embedding[:, 1], s=node_size, zorder=3,
-        c=color if node_colors is None else node_colors,
-        cmap=None if node_colors is None else "viridis",
-        edgecolors="none" if node_colors is None else "k", linewidths=0.4,
-    )
-    ax.set_aspect("equal")
-    ax.autoscale_view()
-    return points
+__all__ = [
+    "decision_regions",
+    "field_image",
+    "median_bars",
+    "plane",
+    "seed_band",
+    "snapshot_strip",
+    "som_in_hidden_space",
+    "update_step",
+]
 
 
 def update_step(ax, before, after, grid, sample, winner, weights):
@@ -45,8 +27,16 @@ def update_step(ax, before, after, grid, sample, winner, weights):
     for start, end in zip(before[moved], after[moved]):
         ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", color="0.3", lw=0.8))
     ax.scatter(*sample, marker="*", s=260, c="C3", edgecolors="k", zorder=5, label="sample x")
-    ax.scatter(*before[winner], marker="s", s=70, facecolors="none", edgecolors="C3",
-               linewidths=2, zorder=5, label="winner (before)")
+    ax.scatter(
+        *before[winner],
+        marker="s",
+        s=70,
+        facecolors="none",
+        edgecolors="C3",
+        linewidths=2,
+        zorder=5,
+        label="winner (before)",
+    )
     ax.legend(loc="lower left", fontsize=8)
     return points
 
@@ -83,8 +73,12 @@ def field_image(ax, values, bounds, **kwargs):
     """Show values computed on :func:`plane` points as an image over the plane."""
     resolution = int(round(np.sqrt(np.size(values))))
     return ax.imshow(
-        np.reshape(values, (resolution, resolution)), origin="lower", extent=bounds,
-        interpolation="nearest", aspect="equal", **kwargs,
+        np.reshape(values, (resolution, resolution)),
+        origin="lower",
+        extent=bounds,
+        interpolation="nearest",
+        aspect="equal",
+        **kwargs,
     )
 
 
@@ -110,7 +104,7 @@ def seed_band(ax, curves, label, color):
 def som_in_hidden_space(ax, activations, embedding, grid, y, basis):
     """The SOM's grid where it lives, among a layer's activations, seen through a PCA ``basis``.
 
-    ``basis`` is ``(mean, components)`` from :func:`softsom.manifold.pca_basis`,
+    ``basis`` is ``(mean, components)`` from :func:`experiments.manifold.pca_basis`,
     so successive snapshots share one view.
     """
     mean, components = basis
@@ -141,8 +135,12 @@ def median_bars(ax, table, *, target=None, label=str):
     width = 0.8 / len(series)
     for i, name in enumerate(series):
         x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
-        stats = np.array([[np.nan if fig is None or fig[key] is None else fig[key] for key in ("min", "median", "max")]
-                          for fig in (table[group].get(name) for group in groups)])
+        stats = np.array(
+            [
+                [np.nan if fig is None or fig[key] is None else fig[key] for key in ("min", "median", "max")]
+                for fig in (table[group].get(name) for group in groups)
+            ]
+        )
         low, median, high = stats.T
         ax.bar(x, median, width, yerr=[median - low, high - median], capsize=3, label=label(name))
     if target is not None:

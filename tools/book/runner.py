@@ -2,10 +2,10 @@
 
 Usage::
 
-    python -m softsom.runner                 # every chapter, full mode, then the HTML
-    python -m softsom.runner --quick         # small sizes, for tests
-    python -m softsom.runner --only 02_kohonen_algorithm --no-build
-    python -m softsom.runner -p seed=3 -p 02_kohonen_algorithm:epochs=2
+    python -m tools.book.runner                 # every chapter, full mode, then the HTML
+    python -m tools.book.runner --quick         # small sizes, for tests
+    python -m tools.book.runner --only 02_kohonen_algorithm --no-build
+    python -m tools.book.runner -p seed=3 -p 02_kohonen_algorithm:epochs=2
 
 The notebooks listed in ``_toc.yml`` are executed in order, each in its own
 directory (so relative paths work as in Jupyter) with the project's pinned
@@ -36,9 +36,28 @@ import nbformat
 import papermill
 import yaml
 
-from . import reproduce, walltime
-from .atomic import write_json_atomically, write_text_atomically
-from .validation import check_positive_number
+from tools.atomic import write_json_atomically, write_text_atomically
+from tools.book import reproduce, walltime
+from tools.tables import text_table
+
+__all__ = [
+    "RunnerError",
+    "NotebookRun",
+    "toc_entries",
+    "toc_notebooks",
+    "parse_parameter",
+    "notebook_parameters",
+    "check_kernel",
+    "describe_failure",
+    "hide_injected_parameters",
+    "stderr_to",
+    "execute",
+    "stage",
+    "build",
+    "timing_table",
+    "check_writable",
+    "run",
+]
 
 KERNEL = "softsom"
 BOOK_FILES = ("_config.yml", "_toc.yml")
@@ -67,8 +86,8 @@ class NotebookRun:
         return "ok" if self.error is None else "FAILED"
 
 
-def toc_notebooks(root):
-    """Notebooks listed in ``root/_toc.yml``, in reading order, as paths relative to root."""
+def toc_entries(root):
+    """Every page ``root/_toc.yml`` lists (root, chapters, back matter), in reading order, as written there."""
     toc_path = Path(root) / "_toc.yml"
     if not toc_path.is_file():
         raise RunnerError(f"no table of contents at {toc_path}")
@@ -88,13 +107,16 @@ def toc_notebooks(root):
             for item in node:
                 yield from files(item)
 
+    return list(files(toc))
+
+
+def toc_notebooks(root):
+    """Notebooks listed in ``root/_toc.yml``, in reading order, as paths relative to root."""
     notebooks = []
-    for entry in files(toc):
+    for entry in toc_entries(root):
         if f"{entry}.md" == REPRODUCE_PAGE:
             continue  # written at build time
-        candidates = [Path(entry)] if Path(entry).suffix else [
-            Path(f"{entry}{suffix}") for suffix in (".ipynb", ".md")
-        ]
+        candidates = [Path(entry)] if Path(entry).suffix else [Path(f"{entry}{suffix}") for suffix in (".ipynb", ".md")]
         found = [path for path in candidates if (Path(root) / path).is_file()]
         if not found:
             raise RunnerError(f"_toc.yml lists {entry}, but no such notebook or page exists")
@@ -143,8 +165,7 @@ def notebook_parameters(notebook, parameters, quick):
             continue
         if name not in declared:
             raise RunnerError(
-                f"unknown parameter {name!r} for {notebook}: its parameters cell "
-                f"declares {', '.join(sorted(declared))}"
+                f"unknown parameter {name!r} for {notebook}: its parameters cell declares {', '.join(sorted(declared))}"
             )
         chosen[name] = value
     return chosen
@@ -282,8 +303,16 @@ def build(stage_dir, out_root):
     for name in ("html", ".doctrees", "jupyter_execute"):
         shutil.rmtree(build_dir / name, ignore_errors=True)
     command = [
-        str(Path(sys.executable).parent / "jupyter-book"), "build", str(stage_dir),
-        "--path-output", str(out_root), "--builder", "html", "-W", "-n", "--keep-going",
+        str(Path(sys.executable).parent / "jupyter-book"),
+        "build",
+        str(stage_dir),
+        "--path-output",
+        str(out_root),
+        "--builder",
+        "html",
+        "-W",
+        "-n",
+        "--keep-going",
     ]
     completed = subprocess.run(command)
     index = build_dir / "html" / "index.html"
@@ -293,11 +322,8 @@ def build(stage_dir, out_root):
 
 
 def timing_table(runs):
-    width = max([len("notebook")] + [len(run.notebook) for run in runs])
-    lines = [f"{'notebook':<{width}}  mode   seconds  status", f"{'-' * width}  -----  -------  ------"]
-    lines += [f"{run.notebook:<{width}}  {run.mode:<5}  {run.seconds:7.1f}  {run.status}" for run in runs]
-    lines.append(f"{'total':<{width}}  {'':<5}  {sum(run.seconds for run in runs):7.1f}")
-    return "\n".join(lines)
+    """The runs' times as plain text, for the terminal."""
+    return text_table(reproduce.timing_rows(runs, with_status=True), right=("seconds",))
 
 
 def check_writable(out_root, stage_dir):
@@ -311,10 +337,8 @@ def check_writable(out_root, stage_dir):
 
 def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=900, build_html=True):
     """Execute the chapters and build the book; return the process exit status."""
-    try:
-        timeout = check_positive_number("timeout", timeout)
-    except ValueError as err:
-        raise RunnerError(f"{err} (seconds allowed per cell)") from None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise RunnerError(f"timeout must be a positive number of seconds allowed per cell; got {timeout!r}")
     root = Path(root).resolve()
     out_root = Path(out_root).resolve() if out_root is not None else root
     stage_dir = out_root / "_build" / "executed"
@@ -342,8 +366,7 @@ def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=90
     index = None
     if build_html and not failures:
         stage(root, stage_dir)
-        write_text_atomically(stage_dir / REPRODUCE_PAGE,
-                              reproduce.page(runs, walltime.load(root / walltime.RECORDS)))
+        write_text_atomically(stage_dir / REPRODUCE_PAGE, reproduce.page(runs, walltime.load(root / walltime.RECORDS)))
         index = build(stage_dir, out_root)
     print(f"\n{timing_table(runs)}", flush=True)
     if failures:
@@ -357,12 +380,23 @@ def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=90
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m softsom.runner", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.book.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="run every chapter with quick=True")
-    parser.add_argument("--only", action="append", default=[], metavar="NOTEBOOK",
-                        help="run only this chapter (file stem); repeatable; implies --no-build")
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="[NB:]NAME=VALUE",
-                        help="set a parameter of every chapter (or of chapter NB)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NOTEBOOK",
+        help="run only this chapter (file stem); repeatable; implies --no-build",
+    )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="[NB:]NAME=VALUE",
+        help="set a parameter of every chapter (or of chapter NB)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per cell (default 900)")
     parser.add_argument("--root", default=".", help="the book's folder, holding _toc.yml (default: .)")
     parser.add_argument("--out", default=None, help="folder that receives _build/ (default: the project root)")
@@ -370,8 +404,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(
-            root=args.root, out_root=args.out, quick=args.quick, only=args.only, parameters=args.parameter,
-            timeout=args.timeout, build_html=not (args.no_build or args.only),
+            root=args.root,
+            out_root=args.out,
+            quick=args.quick,
+            only=args.only,
+            parameters=args.parameter,
+            timeout=args.timeout,
+            build_html=not (args.no_build or args.only),
         )
     except RunnerError as exc:
         print(f"error: {exc}", file=sys.stderr)

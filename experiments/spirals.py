@@ -1,5 +1,9 @@
 """The spiral experiments: a pure network, SOM preprocessing and an interposed SOM.
 
+``python -m experiments.spirals --out results/spiral.json`` runs them and writes
+the results file (``make reproduce``); chapter 6 calls :func:`run_experiment`,
+the same function, and draws its figures from what it returns.
+
 Every configuration is trained under one protocol (:class:`Protocol`): the
 same data, optimiser, epoch budget and early-stopping rule. A run is one
 configuration and one seed; the seed sets everything random in it (the data
@@ -13,23 +17,41 @@ Adam and then keeps the weights of the epoch with the lowest validation loss.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
+import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from . import models
-from .data import two_spirals
-from .kohonen import KohonenSOM
-from .layers import SoftSOM
+from experiments import results
+from softsom import models
+from softsom.datasets import two_spirals
+from softsom.kohonen import KohonenSOM
+from softsom.layers import SoftSOM
 
 __all__ = [
-    "Protocol", "Configuration", "Trainer", "prepare_data", "build_model", "run_configuration",
-    "run_classic", "run_all", "describe_difference", "spiral_configurations", "matched_pure_nn",
+    "Protocol",
+    "Configuration",
+    "Trainer",
+    "prepare_data",
+    "build_model",
+    "run_configuration",
+    "run_classic",
+    "run_all",
+    "learned_parameters",
+    "learned_parameters_of",
+    "spiral_configurations",
+    "matched_pure_nn",
     "som_snapshot",
+    "setup",
+    "SpiralExperiment",
+    "run_experiment",
+    "main",
 ]
 
 SPIRAL_SCALE = 6.5  # the spirals' outer radius: inputs are divided by it
@@ -117,16 +139,23 @@ def build_model(config, X_train, seed, epochs):
     elif config.family == "som_preprocessing":
         som = KohonenSOM(config.grid_shape, random_state=seed).fit(X_train, epochs=config.som_epochs)
         if config.output == "soft":
-            model = models.som_preprocessing(som, config.beta, config.hidden, name=config.name,
-                                             seed=seed, rescale=True)
+            model = models.som_preprocessing(som, config.beta, config.hidden, name=config.name, seed=seed, rescale=True)
         else:
             model = models.mlp(len(config.grid_shape), config.hidden, name=config.name, seed=seed)
             features = functools.partial(_hard_features, som)
     elif config.family == "interposed":
         model = models.interposed_som(
-            2, config.grid_shape, config.beta, config.hidden, config.hidden_after,
-            embedding_update=config.embedding_update, decay_samples=epochs * len(X_train),
-            learning_rate=config.som_learning_rate, name=config.name, seed=seed, rescale=True,
+            2,
+            config.grid_shape,
+            config.beta,
+            config.hidden,
+            config.hidden_after,
+            embedding_update=config.embedding_update,
+            decay_samples=epochs * len(X_train),
+            learning_rate=config.som_learning_rate,
+            name=config.name,
+            seed=seed,
+            rescale=True,
         )
     else:
         raise ValueError(f"config.family must be pure_nn, som_preprocessing or interposed; got {config.family!r}")
@@ -139,10 +168,12 @@ def learned_parameters(model, som=None):
     Counters and a never-updated ("frozen") SOM embedding are not learned; the
     embedding of ``som``, the Kohonen map fitted to the inputs, is.
     """
-    frozen = {layer.embedding.path for layer in model.layers
-              if isinstance(layer, SoftSOM) and layer.embedding_update == "frozen"}
-    in_model = sum(np.prod(w.shape) for w in model.weights
-                   if "samples_seen" not in w.path and w.path not in frozen)
+    frozen = {
+        layer.embedding.path
+        for layer in model.layers
+        if isinstance(layer, SoftSOM) and layer.embedding_update == "frozen"
+    }
+    in_model = sum(np.prod(w.shape) for w in model.weights if "samples_seen" not in w.path and w.path not in frozen)
     return int(in_model + (som.embedding_.size if som is not None else 0))
 
 
@@ -235,8 +266,10 @@ class Trainer:
             done = stop
             if on_checkpoint is not None and stop in checkpoints:
                 on_checkpoint(stop, self.model)
-        history = {key: np.concatenate([p[i].numpy() for p in pieces]).astype(np.float64) for i, key in
-                   enumerate(("train_loss", "train_accuracy", "val_loss", "val_accuracy"))}
+        history = {
+            key: np.concatenate([p[i].numpy() for p in pieces]).astype(np.float64)
+            for i, key in enumerate(("train_loss", "train_accuracy", "val_loss", "val_accuracy"))
+        }
         history["train_accuracy"] /= len(data["train"][1])
         history["val_accuracy"] /= len(data["validation"][1])
         for best, variable in zip(self._best_weights, self.model.weights):
@@ -283,7 +316,8 @@ def run_configuration(config, protocol, seed, trainers, checkpoints=(), on_check
     start = time.perf_counter()
     data = prepare_data(protocol, seed)
     model, features, som, mapped, history = _trained(
-        config, protocol, seed, data, trainers, protocol.epochs, checkpoints, on_checkpoint)
+        config, protocol, seed, data, trainers, protocol.epochs, checkpoints, on_checkpoint
+    )
     probabilities = {part: model(X, training=False).numpy() for part, (X, _) in mapped.items()}
     metrics = {
         "seed": seed,
@@ -297,8 +331,14 @@ def run_configuration(config, protocol, seed, trainers, checkpoints=(), on_check
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "seconds": time.perf_counter() - start,
     }
-    details = {"model": model, "weights": model.get_weights(), "features": features, "som": som,
-               "data": data, "history": history}
+    details = {
+        "model": model,
+        "weights": model.get_weights(),
+        "features": features,
+        "som": som,
+        "data": data,
+        "history": history,
+    }
     return metrics, details
 
 
@@ -313,8 +353,11 @@ def run_classic(config, protocol, seed, trainers):
     data = {"train": (X.astype(np.float32) / SPIRAL_SCALE, y.astype(np.int32))}
     data["validation"] = data["train"]
     *_, history = _trained(config, protocol, seed, data, trainers, protocol.classic_epochs)
-    return {"seed": seed, "epochs_to_100": history["epochs_to_100"],
-            "final_train_accuracy": float(history["train_accuracy"][-1])}
+    return {
+        "seed": seed,
+        "epochs_to_100": history["epochs_to_100"],
+        "final_train_accuracy": float(history["train_accuracy"][-1]),
+    }
 
 
 def run_all(configurations, protocol, seeds, keep_seed=None, checkpoints=(), on_checkpoint_for=None):
@@ -343,22 +386,15 @@ def run_all(configurations, protocol, seeds, keep_seed=None, checkpoints=(), on_
         metrics = []
         for seed in seeds:
             callback = (on_checkpoint_for or {}).get(config.name) if seed == keep_seed else None
-            run, details = run_configuration(config, protocol, seed, trainers, checkpoints if callback else (), callback)
+            run, details = run_configuration(
+                config, protocol, seed, trainers, checkpoints if callback else (), callback
+            )
             metrics.append(run)
             histories.setdefault(config.name, []).append(details["history"])
             if seed == keep_seed:
                 kept[config.name] = details
         runs.append((config, metrics))
     return runs, kept, histories
-
-
-def describe_difference(difference):
-    """Words for a paired difference: what its 95% interval allows one to say."""
-    if difference["ci_low"] > 0:
-        return "higher than"
-    if difference["ci_high"] < 0:
-        return "lower than"
-    return "not distinguishable from"
 
 
 def learned_parameters_of(config):
@@ -377,7 +413,8 @@ def matched_pure_nn(config):
     return Configuration(
         f"pure_nn_matched_{config.name}",
         f"pure NN, {width} hidden units: as many parameters as {config.name}",
-        "pure_nn", hidden=(width,),
+        "pure_nn",
+        hidden=(width,),
     )
 
 
@@ -397,25 +434,69 @@ def spiral_configurations():
     """
     small = Configuration("pure_nn", "pure NN, 8 hidden units", "pure_nn", hidden=(8,))
     large = Configuration("pure_nn_16x16", "pure NN, 16 + 16 hidden units", "pure_nn", hidden=(16, 16))
-    pre_soft = Configuration("som_pre_soft", "SOM preprocessing: 8x8 map, soft output (beta 18)",
-                             "som_preprocessing", grid_shape=(8, 8), beta=18.0, som_epochs=10)
-    pre_hard = dataclasses.replace(pre_soft, name="som_pre_hard", output="hard",
-                                   description="SOM preprocessing: 8x8 map, hard output")
-    pre_chain = dataclasses.replace(pre_soft, name="som_pre_soft_1d", grid_shape=(60,), beta=35.0,
-                                    description="SOM preprocessing: chain of 60 nodes, soft output (beta 35)")
-    interposed = Configuration("interposed", "interposed SOM 8x8, Kohonen rule (beta 5)",
-                               "interposed", grid_shape=(8, 8), beta=5.0)
-    interposed_chain = dataclasses.replace(interposed, name="interposed_1d", grid_shape=(64,), beta=10.0,
-                                           description="interposed SOM, chain of 64, Kohonen rule (beta 10)")
-    frozen = dataclasses.replace(interposed, name="interposed_frozen", embedding_update="frozen",
-                                 description="interposed SOM 8x8, random embedding never updated (control)")
-    backprop = dataclasses.replace(interposed, name="interposed_backprop", embedding_update="backprop",
-                                   description="interposed SOM 8x8, embedding trained by backprop (extension)")
-    sweep = [dataclasses.replace(interposed, name=f"interposed_beta_{beta:g}", beta=beta,
-                                 description=f"interposed SOM 8x8, Kohonen rule (beta {beta:g})")
-             for beta in (2.0, 20.0)]
-    main = [small, large, pre_soft, pre_hard, pre_chain, interposed, interposed_chain, frozen, backprop,
-            *sweep, matched_pure_nn(pre_soft), matched_pure_nn(interposed)]
+    pre_soft = Configuration(
+        "som_pre_soft",
+        "SOM preprocessing: 8x8 map, soft output (beta 18)",
+        "som_preprocessing",
+        grid_shape=(8, 8),
+        beta=18.0,
+        som_epochs=10,
+    )
+    pre_hard = dataclasses.replace(
+        pre_soft, name="som_pre_hard", output="hard", description="SOM preprocessing: 8x8 map, hard output"
+    )
+    pre_chain = dataclasses.replace(
+        pre_soft,
+        name="som_pre_soft_1d",
+        grid_shape=(60,),
+        beta=35.0,
+        description="SOM preprocessing: chain of 60 nodes, soft output (beta 35)",
+    )
+    interposed = Configuration(
+        "interposed", "interposed SOM 8x8, Kohonen rule (beta 5)", "interposed", grid_shape=(8, 8), beta=5.0
+    )
+    interposed_chain = dataclasses.replace(
+        interposed,
+        name="interposed_1d",
+        grid_shape=(64,),
+        beta=10.0,
+        description="interposed SOM, chain of 64, Kohonen rule (beta 10)",
+    )
+    frozen = dataclasses.replace(
+        interposed,
+        name="interposed_frozen",
+        embedding_update="frozen",
+        description="interposed SOM 8x8, random embedding never updated (control)",
+    )
+    backprop = dataclasses.replace(
+        interposed,
+        name="interposed_backprop",
+        embedding_update="backprop",
+        description="interposed SOM 8x8, embedding trained by backprop (extension)",
+    )
+    sweep = [
+        dataclasses.replace(
+            interposed,
+            name=f"interposed_beta_{beta:g}",
+            beta=beta,
+            description=f"interposed SOM 8x8, Kohonen rule (beta {beta:g})",
+        )
+        for beta in (2.0, 20.0)
+    ]
+    main = [
+        small,
+        large,
+        pre_soft,
+        pre_hard,
+        pre_chain,
+        interposed,
+        interposed_chain,
+        frozen,
+        backprop,
+        *sweep,
+        matched_pure_nn(pre_soft),
+        matched_pure_nn(interposed),
+    ]
     return main, [small, large, pre_soft, interposed, backprop]
 
 
@@ -424,3 +505,93 @@ def som_snapshot(model, X):
     layer = model.get_layer("soft_som")
     hidden = keras.Model(model.inputs, layer.input)
     return hidden(X).numpy(), layer.embedding.numpy().copy()
+
+
+def setup(quick=False, first_seed=0):
+    """The protocol and the seeds of a run: 10 seeds in full, 3 and short training in quick mode."""
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
+        raise ValueError(f"first_seed must be an int >= 0; got {first_seed!r}")
+    seeds = list(range(first_seed, first_seed + (3 if quick else 10)))
+    return (Protocol(epochs=150, classic_epochs=300) if quick else Protocol()), seeds
+
+
+@dataclasses.dataclass
+class SpiralExperiment:
+    """What :func:`run_experiment` returns: the results document and what the figures need.
+
+    ``kept`` and ``histories`` are :func:`run_all`'s; ``snapshots`` holds
+    ``(epoch, hidden activations, embedding)`` of the interposed SOM of the
+    first seed, taken at ``checkpoints``; ``data`` is the first seed's split.
+    """
+
+    protocol: Protocol
+    seeds: list
+    document: dict
+    runs: list
+    kept: dict
+    histories: dict
+    snapshots: list
+    data: dict
+
+
+def run_experiment(protocol, seeds, mode, results_path=None):
+    """Every configuration on every seed, and the classic task; save the document if ``results_path``.
+
+    Deterministic: ops run deterministically and every run is seeded, so the
+    same seeds on the same machine and software give the same numbers.
+    """
+    tf.config.experimental.enable_op_determinism()
+    main_configs, classic_configs = spiral_configurations()
+    data = prepare_data(protocol, seeds[0])
+    snapshots = []
+
+    def snapshot(epoch, model):
+        snapshots.append((epoch, *som_snapshot(model, data["train"][0])))
+
+    checkpoints = [10, 50, protocol.epochs // 4, protocol.epochs]
+    runs, kept, histories = run_all(
+        main_configs,
+        protocol,
+        seeds,
+        keep_seed=seeds[0],
+        checkpoints=checkpoints,
+        on_checkpoint_for={"interposed": snapshot},
+    )
+    trainers = {}
+    classic = [
+        (config, [run_classic(config, protocol, seed, trainers) for seed in seeds]) for config in classic_configs
+    ]
+    document = results.document(protocol, seeds, runs, classic, mode)
+    if results_path:
+        results.save(results_path, document)
+    return SpiralExperiment(protocol, seeds, document, runs, kept, histories, snapshots, data)
+
+
+def main(argv=None):
+    """``python -m experiments.spirals [--quick] [--first-seed N] --out PATH``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.spirals", description="Run the spiral experiments and write their results file."
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the results file to write (e.g. results/spiral.json)")
+    parser.add_argument("--quick", action="store_true", help="3 seeds and short training, for a fast look")
+    parser.add_argument("--first-seed", type=int, default=0, help="the runs use seeds N, N + 1, ... (default 0)")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    if out.is_dir() or not out.parent.is_dir():
+        parser.error(f"--out must be a file in an existing folder; got {args.out}")
+    try:
+        protocol, seeds = setup(args.quick, args.first_seed)
+    except ValueError as err:
+        parser.error(f"--first-seed: {err}")
+    start = time.perf_counter()
+    experiment = run_experiment(protocol, seeds, "quick" if args.quick else "full", out)
+    n_configs = len(experiment.document["configurations"])
+    print(
+        f"{n_configs} configurations x {len(seeds)} seeds and {len(experiment.document['classic'])} on the "
+        f"classic task in {time.perf_counter() - start:.0f} s; written to {out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,14 +14,14 @@ and compares each cell with an independent long-double reference
 so that the errors measure the op, not the rounding of the data to float32
 (that limit is documented in ``ops.py`` and tested in ``tests/test_ops.py``).
 The op runs inside ``tf.function``, forward and backward, as in training.
-``python -m softsom.stress`` prints the tables of :func:`format_stress_tables`.
+``python -m tests.stress`` prints the tables of :func:`format_stress_tables`.
 
 Errors and bounds
 -----------------
 ``β R`` below is ``beta`` times the extent ``R`` of the map (the largest
 distance of a node from the mean node), the size of the logits before the
 nearest node's is subtracted. The op forms the squared-distance differences
-in float64 whatever the dtype (step 1 of its stable formulation), so its
+in float64 whatever the dtype (as :mod:`softsom.ops` states), so its
 logits carry an error of about ``eps64 β R``. That matters only where nodes
 share the weight, i.e. on a Voronoi boundary, and there it is below what
 rounding the *data* to float64 already does to the output.
@@ -29,11 +29,10 @@ rounding the *data* to float64 already does to the output.
 Forward error
     ``max |out - reference|`` divided by the coords' range (largest per-axis
     range, 1 if all coords are equal). Bound (:func:`forward_bound`):
-    ``FORWARD_ULPS * eps(dtype) + eps64 β R``, the contract's "a few ulps of
-    the logits that matter" made explicit: 2 ulps is the contract's measured
-    float32 maximum (2e-7 = 1.7 ulps). The ``eps64 β R`` term covers the
-    exact ties, where the float64 distance differences decide how the weight
-    is shared.
+    ``FORWARD_ULPS * eps(dtype) + eps64 β R``, the float32 contract of
+    :mod:`softsom.ops` ("a few ulps of the logits that matter"). The
+    ``eps64 β R`` term covers the exact ties, where the float64 distance
+    differences decide how the weight is shared.
 
 Gradient error
     For the loss ``L = sum(U * out)`` with fixed random weights ``U``:
@@ -74,12 +73,15 @@ NaN and Inf are counted in the op's output and in all four gradients of every
 cell, compared or not.
 
 Beyond the grid
-    Two nodes much closer to each other than to the mean node (a tight
-    cluster in a wide map) break this error model: the float64 ``dq`` then
-    carries an absolute error ``eps64 R^2`` that the op divides by the small
-    distances, and its float32 backward pass takes the second node's term
-    from centred float32 products. ``tests/test_stress.py`` keeps failing
-    examples of both (``test_close_pair_far_from_the_mean_node``).
+    A tight cluster in a wide map, two nodes much closer to each other than
+    to the mean node with points between them, is a case the grid of scales
+    cannot express. There the float64 ``dq`` carries an absolute error
+    ``eps64 R^2`` that would be divided by the small distances, and centred
+    float32 products would lose the second node's gradient term; the op
+    computes the distances and gradient terms of each point's nearest nodes
+    from exact difference vectors instead. ``tests/test_stress.py``
+    (``test_close_pair_far_from_the_mean_node``) evaluates that case with
+    :func:`evaluate_cell` and holds it to the same bounds as the grid.
 """
 
 from __future__ import annotations
@@ -90,14 +92,30 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from .checks import ARGUMENTS
-from .tables import markdown_table
-from .ops import soft_som
+from experiments.checks import ARGUMENTS
+from softsom.ops import soft_som
+from tools.tables import markdown_table
 
 __all__ = [
-    "BETAS", "SCALES", "DTYPES", "CASES", "FAR", "FORWARD_ULPS", "GRADIENT_FLOOR", "GRADIENT_TOLERANCE",
-    "REFERENCE_FRACTION", "StressRow", "stress_case", "reference_soft_som", "forward_bound",
-    "gradient_bound", "evaluate_cell", "stress_grid", "worst_ratios", "format_stress_tables", "main",
+    "BETAS",
+    "SCALES",
+    "DTYPES",
+    "CASES",
+    "FAR",
+    "FORWARD_ULPS",
+    "GRADIENT_FLOOR",
+    "GRADIENT_TOLERANCE",
+    "REFERENCE_FRACTION",
+    "StressRow",
+    "stress_case",
+    "reference_soft_som",
+    "forward_bound",
+    "gradient_bound",
+    "evaluate_cell",
+    "stress_grid",
+    "worst_ratios",
+    "format_stress_tables",
+    "main",
 ]
 
 BETAS = (1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
@@ -146,8 +164,7 @@ def _base_map(rng):
     """
     heights = 0.1 * rng.normal(size=(4, 3))
     heights[0] = heights[1]
-    embedding = np.stack([np.repeat([-0.5, 0.5, 1.5, 2.5], 3), np.tile([0.0, 1.0, 2.0], 4),
-                          heights.ravel()], axis=-1)
+    embedding = np.stack([np.repeat([-0.5, 0.5, 1.5, 2.5], 3), np.tile([0.0, 1.0, 2.0], 4), heights.ravel()], axis=-1)
     coords = np.stack(np.meshgrid(np.arange(4.0), np.arange(3.0), indexing="ij"), -1).reshape(-1, 2)
     return embedding, coords
 
@@ -211,8 +228,7 @@ def stress_case(case, scale, seed=0):
     elif case == "m = 1":
         coords = np.arange(12.0)[:, None]
     elif case == "m = 3":
-        coords = np.stack(np.meshgrid(np.arange(3.0), np.arange(2.0), np.arange(2.0), indexing="ij"),
-                          -1).reshape(-1, 3)
+        coords = np.stack(np.meshgrid(np.arange(3.0), np.arange(2.0), np.arange(2.0), indexing="ij"), -1).reshape(-1, 3)
     loss_weights = rng.normal(size=(len(points), coords.shape[1]))
     return points * scale, embedding * scale, coords, loss_weights
 
@@ -335,14 +351,20 @@ class StressRow:
 
     def compared(self):
         """(argument, error, bound) of the gradients that were compared."""
-        return [(name, error, self.gradient_bounds[name])
-                for name, error in self.gradient_errors.items() if error is not None]
+        return [
+            (name, error, self.gradient_bounds[name])
+            for name, error in self.gradient_errors.items()
+            if error is not None
+        ]
 
     @property
     def ok(self):
         """Finite everywhere and every error within its bound."""
-        return (self.nonfinite == 0 and self.forward_error <= self.forward_bound
-                and all(error <= bound for _, error, bound in self.compared()))
+        return (
+            self.nonfinite == 0
+            and self.forward_error <= self.forward_bound
+            and all(error <= bound for _, error, bound in self.compared())
+        )
 
 
 def _output_and_gradients(points, embedding, coords, beta, loss_weights):
@@ -360,8 +382,9 @@ def _compiled(dtype):
     """The op's forward and backward pass as one graph per dtype (fast to call 240 times)."""
     if dtype not in _COMPILED:
         matrix = tf.TensorSpec([None, None], dtype)
-        _COMPILED[dtype] = tf.function(_output_and_gradients,
-                                       input_signature=[matrix, matrix, matrix, tf.TensorSpec([], dtype), matrix])
+        _COMPILED[dtype] = tf.function(
+            _output_and_gradients, input_signature=[matrix, matrix, matrix, tf.TensorSpec([], dtype), matrix]
+        )
     return _COMPILED[dtype]
 
 
@@ -412,7 +435,9 @@ def evaluate_cell(points, embedding, coords, loss_weights, beta, dtype, scale, c
 
     natural, lengths = _gradient_scales(beta, scale, spread, loss_weights)
     largest_input = [float(np.abs(np.r_[data[0].ravel(), data[1].ravel()]).max())] * 2 + [
-        float(np.abs(data[2]).max()), float(rounded_beta)]
+        float(np.abs(data[2]).max()),
+        float(rounded_beta),
+    ]
     on_node = bool((args[0][:, None] == args[1][None]).all(-1).any())
     errors, bounds, reference_errors, not_compared = {}, {}, {}, {}
     for index, name in enumerate(ARGUMENTS):
@@ -429,10 +454,18 @@ def evaluate_cell(points, embedding, coords, loss_weights, beta, dtype, scale, c
         else:
             errors[name] = float(np.abs(grads[index] - at_h).max()) / denominator
     return StressRow(
-        dtype=np.dtype(dtype).name, case=case, beta=float(beta), scale=float(scale), nonfinite=nonfinite,
-        forward_error=forward_error, forward_bound=forward_bound(dtype, beta, extent),
-        gradient_errors=errors, gradient_bounds=bounds, reference_errors=reference_errors,
-        not_compared=not_compared)
+        dtype=np.dtype(dtype).name,
+        case=case,
+        beta=float(beta),
+        scale=float(scale),
+        nonfinite=nonfinite,
+        forward_error=forward_error,
+        forward_bound=forward_bound(dtype, beta, extent),
+        gradient_errors=errors,
+        gradient_bounds=bounds,
+        reference_errors=reference_errors,
+        not_compared=not_compared,
+    )
 
 
 def stress_grid(betas=BETAS, scales=SCALES, dtypes=DTYPES, cases=CASES, seed=0):
@@ -454,8 +487,13 @@ def stress_grid(betas=BETAS, scales=SCALES, dtypes=DTYPES, cases=CASES, seed=0):
     list of StressRow
         One per cell, in the order dtype, case, beta, scale.
     """
-    return [evaluate_cell(*stress_case(case, scale, seed), beta, dtype, scale, case)
-            for dtype in dtypes for case in cases for beta in betas for scale in scales]
+    return [
+        evaluate_cell(*stress_case(case, scale, seed), beta, dtype, scale, case)
+        for dtype in dtypes
+        for case in cases
+        for beta in betas
+        for scale in scales
+    ]
 
 
 # --- report ---------------------------------------------------------------------
@@ -532,23 +570,26 @@ def format_stress_tables(rows):
     for dtype in dtypes:
         of_dtype = [r for r in rows if r.dtype == dtype]
         compared = [(error, bound) for r in of_dtype for _, error, bound in r.compared()]
-        parts += [f"**{dtype}: forward error** (relative to the coords' range; "
-                  f"bound {FORWARD_ULPS} eps + eps64·β·R)",
-                  _worst_table(of_dtype, _worst_forward),
-                  f"**{dtype}: gradient error** (relative to the largest entry; "
-                  f"bound {GRADIENT_TOLERANCE[np.dtype(dtype).type]:.0e} + eps64·β·R·natural scale / largest entry)",
-                  _worst_table(of_dtype, _worst_gradient)]
-        summary.append({
-            "dtype": dtype,
-            "cells": len(of_dtype),
-            "within bounds": sum(r.ok for r in of_dtype),
-            "NaN/Inf": sum(r.nonfinite for r in of_dtype),
-            "worst forward": f"{max(r.forward_error for r in of_dtype):.1e}",
-            "forward / bound": f"{max(r.forward_error / r.forward_bound for r in of_dtype):.2f}",
-            "worst gradient": f"{max(e for e, _ in compared):.1e}" if compared else "n/a",
-            "gradient / bound": f"{max(e / b for e, b in compared):.2f}" if compared else "n/a",
-            "gradients compared": f"{len(compared)} of {4 * len(of_dtype)}",
-        })
+        parts += [
+            f"**{dtype}: forward error** (relative to the coords' range; bound {FORWARD_ULPS} eps + eps64·β·R)",
+            _worst_table(of_dtype, _worst_forward),
+            f"**{dtype}: gradient error** (relative to the largest entry; "
+            f"bound {GRADIENT_TOLERANCE[np.dtype(dtype).type]:.0e} + eps64·β·R·natural scale / largest entry)",
+            _worst_table(of_dtype, _worst_gradient),
+        ]
+        summary.append(
+            {
+                "dtype": dtype,
+                "cells": len(of_dtype),
+                "within bounds": sum(r.ok for r in of_dtype),
+                "NaN/Inf": sum(r.nonfinite for r in of_dtype),
+                "worst forward": f"{max(r.forward_error for r in of_dtype):.1e}",
+                "forward / bound": f"{max(r.forward_error / r.forward_bound for r in of_dtype):.2f}",
+                "worst gradient": f"{max(e for e, _ in compared):.1e}" if compared else "n/a",
+                "gradient / bound": f"{max(e / b for e, b in compared):.2f}" if compared else "n/a",
+                "gradients compared": f"{len(compared)} of {4 * len(of_dtype)}",
+            }
+        )
     parts += ["**Summary**", markdown_table(summary)]
     skipped = {}
     for r in rows:
@@ -556,18 +597,29 @@ def format_stress_tables(rows):
             skipped.setdefault((reason, r.dtype, r.case, name), []).append(r)
     if skipped:
         cells_per_case = len({(r.beta, r.scale) for r in rows})
-        parts += ["**Gradients not compared** (kink: points on a node, not differentiable there; "
-                  "unresolved: the reference's central differences not accurate enough)",
-                  markdown_table([
-                      {"reason": reason, "dtype": dtype, "case": case, "argument": name,
-                       "(β, scale)": "all" if len(cell) == cells_per_case
-                       else ", ".join(f"({r.beta:.0e}, {r.scale:.0e})" for r in cell)}
-                      for (reason, dtype, case, name), cell in skipped.items()])]
+        parts += [
+            "**Gradients not compared** (kink: points on a node, not differentiable there; "
+            "unresolved: the reference's central differences not accurate enough)",
+            markdown_table(
+                [
+                    {
+                        "reason": reason,
+                        "dtype": dtype,
+                        "case": case,
+                        "argument": name,
+                        "(β, scale)": "all"
+                        if len(cell) == cells_per_case
+                        else ", ".join(f"({r.beta:.0e}, {r.scale:.0e})" for r in cell),
+                    }
+                    for (reason, dtype, case, name), cell in skipped.items()
+                ]
+            ),
+        ]
     return "\n\n".join(parts)
 
 
 def main():
-    """Print the stress tables (``python -m softsom.stress``)."""
+    """Print the stress tables (``python -m tests.stress``)."""
     print(format_stress_tables(stress_grid()))
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from .validation import check_non_negative_number, check_positive_int, check_positive_number, rng_from_seed
+from ._validation import check_non_negative_number, check_positive_int, check_positive_number, rng_from_seed
 
 __all__ = ["spiral_curve", "two_spirals", "Spirals"]
 
@@ -21,8 +21,12 @@ def _check_fractions(fractions):
     try:
         shares = np.asarray(fractions)
         # Numbers only: np.asarray(..., dtype=float) would also accept "0.5" or True.
-        valid = (shares.dtype.kind in "iuf" and shares.shape == (3,)
-                 and bool(np.all(shares >= 0)) and bool(np.isclose(shares.sum(), 1.0)))
+        valid = (
+            shares.dtype.kind in "iuf"
+            and shares.shape == (3,)
+            and bool(np.all(shares >= 0))
+            and bool(np.isclose(shares.sum(), 1.0))
+        )
     except ValueError:  # ragged nesting, which numpy cannot make an array of
         valid = False
     if not valid:
@@ -46,6 +50,7 @@ def spiral_curve(n, *, turns=0.75, noise=0.03, seed=None):
     noise : float
         Standard deviation of the Gaussian noise added to each coordinate, >= 0.
     seed : int, numpy Generator or None
+        Seeds the positions and the noise; None draws fresh entropy.
 
     Returns
     -------
@@ -106,12 +111,17 @@ def two_spirals(n_per_class=None, *, turns=3.0, noise=0.0, seed=None, fractions=
     noise : float
         Noise standard deviation, >= 0 (generator only).
     seed : int, numpy Generator or None
+        Seeds the positions, the noise and the shuffle (generator only);
+        None draws fresh entropy.
     fractions : (float, float, float)
         Train, validation and test shares, non-negative, summing to 1.
 
     Returns
     -------
-    Spirals
+    :class:`~softsom.datasets.Spirals`
+        The ``train``, ``validation`` and ``test`` parts, each ``(X, y)``
+        with ``X`` of shape (N, 2) and integer labels ``y`` (0 or 1) of
+        shape (N,).
     """
     # Checked even for the classic set, which ignores them: a bad value is a mistake either way.
     turns, noise = _check_shape(turns, noise)

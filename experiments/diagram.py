@@ -88,8 +88,7 @@ def _walk(model):
     outputs = getattr(model, "outputs", None)
     if not outputs:
         raise ValueError(
-            "model must be a built functional or Sequential keras.Model with known inputs and "
-            f"outputs; got {model!r}"
+            f"model must be a built functional or Sequential keras.Model with known inputs and outputs; got {model!r}"
         )
     order, shapes, edges, seen_nodes = [], {}, [], set()
 
@@ -140,11 +139,10 @@ def _layer_label(op, shape, som_layer):
 
 def _legend(soft_som, kohonen):
     def row(sample, colour, text):
-        return (f'<TR><TD ALIGN="LEFT"><FONT COLOR="{colour}">{sample}</FONT></TD>'
-                f'<TD ALIGN="LEFT">{text}</TD></TR>')
+        return f'<TR><TD ALIGN="LEFT"><FONT COLOR="{colour}">{sample}</FONT></TD><TD ALIGN="LEFT">{text}</TD></TR>'
 
     def swatch(fill, text):
-        return (f'<TR><TD BGCOLOR="{fill}" BORDER="1"> </TD><TD ALIGN="LEFT">{text}</TD></TR>')
+        return f'<TR><TD BGCOLOR="{fill}" BORDER="1"> </TD><TD ALIGN="LEFT">{text}</TD></TR>'
 
     arrow = "&#8212;&#8212;&#9654;"
     dashed = "- - - &#9654;"
@@ -159,8 +157,7 @@ def _legend(soft_som, kohonen):
         swatch(TRAINABLE_FILL, "trainable weight"),
         swatch(FIXED_FILL, "non-trainable weight"),
     ]
-    table = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">'
-             + "".join(rows) + "</TABLE>")
+    table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">' + "".join(rows) + "</TABLE>"
     return f'  "legend" {_attrs(shape="plaintext", label=_Html(table), fontsize="10")};'
 
 
@@ -196,7 +193,7 @@ def model_graph(model, *, loss=True, rankdir="TB"):
         If ``model`` is not a built model whose outputs trace back to its
         layers, or ``rankdir`` is not "TB" or "LR".
     """
-    from .layers import SoftSOM  # imports TensorFlow: only when a diagram is made
+    from softsom.layers import SoftSOM  # imports TensorFlow: only when a diagram is made
 
     if rankdir not in ("TB", "LR"):
         raise ValueError(f'rankdir must be "TB" or "LR"; got {rankdir!r}')
@@ -226,12 +223,22 @@ def model_graph(model, *, loss=True, rankdir="TB"):
     needs_grad = {}
     for op, _ in ops:
         parents = [p for p, c in edges if c is op]
-        needs_grad[id(op)] = bool(getattr(op, "trainable_weights", [])) or any(
-            needs_grad[id(p)] for p in parents)
+        needs_grad[id(op)] = bool(getattr(op, "trainable_weights", [])) or any(needs_grad[id(p)] for p in parents)
 
     lines = [
         f"digraph {_quote(model.name)} {{",
-        f"  graph {_attrs(rankdir=rankdir, fontname='Helvetica', fontsize='13', labelloc='t', label=model.name, nodesep='0.35', ranksep='0.5', newrank='true')};",
+        "  graph "
+        + _attrs(
+            rankdir=rankdir,
+            fontname="Helvetica",
+            fontsize="13",
+            labelloc="t",
+            label=model.name,
+            nodesep="0.35",
+            ranksep="0.5",
+            newrank="true",
+        )
+        + ";",
         f"  node {_attrs(fontname='Helvetica', fontsize='10')};",
         f"  edge {_attrs(fontname='Helvetica', fontsize='9')};",
         "",
@@ -239,24 +246,46 @@ def model_graph(model, *, loss=True, rankdir="TB"):
     ]
     for op, shape in ops:
         som = isinstance(op, SoftSOM)
-        lines.append(f"  {_quote(node_id(op))} " + _attrs(
-            shape="box", style="rounded,filled", fillcolor=SOM_FILL if som else LAYER_FILL,
-            class_="layer", group="main", label=_layer_label(op, shape, op if som else None)) + ";")
+        lines.append(
+            f"  {_quote(node_id(op))} "
+            + _attrs(
+                shape="box",
+                style="rounded,filled",
+                fillcolor=SOM_FILL if som else LAYER_FILL,
+                class_="layer",
+                group="main",
+                label=_layer_label(op, shape, op if som else None),
+            )
+            + ";"
+        )
     if loss:
         lines.append(f'  "loss" {_attrs(shape="ellipse", class_="loss", group="main", label="loss")};')
     lines += ["", "  // weight variables"]
-    for wid, op, label, trainable in weight_nodes:
-        lines.append(f"  {_quote(wid)} " + _attrs(
-            shape="cylinder", style="filled", fillcolor=TRAINABLE_FILL if trainable else FIXED_FILL,
-            class_="weight trainable" if trainable else "weight fixed", label=label) + ";")
+    for wid, _op, label, trainable in weight_nodes:
+        lines.append(
+            f"  {_quote(wid)} "
+            + _attrs(
+                shape="cylinder",
+                style="filled",
+                fillcolor=TRAINABLE_FILL if trainable else FIXED_FILL,
+                class_="weight trainable" if trainable else "weight fixed",
+                label=label,
+            )
+            + ";"
+        )
 
     lines += ["", "  // forward: tensors from layer to layer, weights read by their layer"]
     for producer, consumer in edges:
-        lines.append(f"  {_quote(node_id(producer))} -> {_quote(node_id(consumer))} "
-                     + _attrs(class_="forward", color=FORWARD, weight="10") + ";")
+        lines.append(
+            f"  {_quote(node_id(producer))} -> {_quote(node_id(consumer))} "
+            + _attrs(class_="forward", color=FORWARD, weight="10")
+            + ";"
+        )
     if loss:
         for op in output_ops:
-            lines.append(f'  {_quote(node_id(op))} -> "loss" ' + _attrs(class_="forward", color=FORWARD, weight="10") + ";")
+            lines.append(
+                f'  {_quote(node_id(op))} -> "loss" ' + _attrs(class_="forward", color=FORWARD, weight="10") + ";"
+            )
     for wid, op, _ in reads:
         lines.append(f"  {_quote(wid)} -> {_quote(node_id(op))} " + _attrs(class_="read", color=READ) + ";")
 
@@ -278,9 +307,18 @@ def model_graph(model, *, loss=True, rankdir="TB"):
     for op in kohonen:
         for producer, consumer in edges:
             if consumer is op:
-                lines.append(f"  {_quote(node_id(producer))} -> {_quote(weight_ids[id(op.embedding)])} " + _attrs(
-                    class_="kohonen", color=KOHONEN, fontcolor=KOHONEN, penwidth="1.6",
-                    label=" Kohonen update", constraint="false") + ";")
+                lines.append(
+                    f"  {_quote(node_id(producer))} -> {_quote(weight_ids[id(op.embedding)])} "
+                    + _attrs(
+                        class_="kohonen",
+                        color=KOHONEN,
+                        fontcolor=KOHONEN,
+                        penwidth="1.6",
+                        label=" Kohonen update",
+                        constraint="false",
+                    )
+                    + ";"
+                )
 
     soft_som = any(isinstance(op, SoftSOM) for op, _ in ops)
     lines += ["", _legend(soft_som, bool(kohonen)), "}", ""]
@@ -319,8 +357,9 @@ def render_svg(dot_source, *, timeout=60):
             "Install Graphviz: `apt-get install graphviz` on Debian/Ubuntu (`make` in the "
             "softsom repository does this), `brew install graphviz` or `conda install graphviz`."
         )
-    result = subprocess.run([dot, "-Tsvg"], input=dot_source.encode("utf-8"),
-                            capture_output=True, timeout=timeout, check=False)
+    result = subprocess.run(
+        [dot, "-Tsvg"], input=dot_source.encode("utf-8"), capture_output=True, timeout=timeout, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(
             f"Graphviz's dot failed (exit status {result.returncode}): "

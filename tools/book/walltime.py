@@ -2,7 +2,7 @@
 
 The Makefile runs its two main commands through this module::
 
-    python -m softsom.walltime "make test" -- python -m pytest
+    python -m tools.book.walltime "make test" -- python -m pytest
 
 It runs the command, prints its wall time, stores it in ``_build/walltimes.json``
 (one entry per name: seconds, exit status, finish time) and exits with the
@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .atomic import write_json_atomically
+from tools.atomic import write_json_atomically
 
 __all__ = ["RECORDS", "load", "record", "format_seconds"]
 
@@ -54,7 +54,7 @@ def format_seconds(seconds):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 3 or argv[1] != "--":
-        print('usage: python -m softsom.walltime NAME -- COMMAND [ARG ...]', file=sys.stderr)
+        print("usage: python -m tools.book.walltime NAME -- COMMAND [ARG ...]", file=sys.stderr)
         return 2
     name, command = argv[0], argv[2:]
     start = time.perf_counter()
