@@ -47,9 +47,11 @@ pytest: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) -m benchmarks
 
-## reproduce: rerun the spiral experiments (full) and rewrite results/spiral.json on purpose
+## reproduce: rerun the spiral search, evaluation and studies (full); rewrites results/spiral*.json on purpose
 reproduce: $(INSTALLED)
-	$(PY) -m experiments.spirals --out results/spiral.json
+	$(TIMED) "make reproduce" -- bash -c '$(PY) -m experiments.spirals search --out results/spiral_search.json \
+	  && $(PY) -m experiments.spirals evaluate --out results/spiral.json \
+	  && $(PY) -m experiments.spirals studies --out results/spiral_studies.json'
 
 ## venv: the virtual environment with the exact pins and the `softsom` Jupyter kernel
 venv: $(INSTALLED)

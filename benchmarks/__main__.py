@@ -19,8 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from benchmarks.schema import EXTRA_PACKAGES, SCHEMA_VERSION, bench_table, save_bench  # noqa: E402
 from tools.provenance import provenance  # noqa: E402
 
-from .kohonen import kohonen_figures  # noqa: E402
+from .kohonen import coldstart_figures, kohonen_figures  # noqa: E402
 from .op import memory_figures, time_figures  # noqa: E402
+from .scaling import scaling_figures  # noqa: E402
 from .settings import FULL, QUICK  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +64,10 @@ def main(argv=None):
     figures = []
     for name, part in (
         ("op timings", time_figures),
+        ("op scaling in B, K, n", scaling_figures),
         ("peak memory", memory_figures),
         ("Kohonen training", kohonen_figures),
+        ("Kohonen cold start", coldstart_figures),
     ):
         part_start = time.perf_counter()
         figures += part(settings)

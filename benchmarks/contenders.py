@@ -1,20 +1,25 @@
-"""The computations the op benchmarks time and measure: ours, a matrix product, a broadcast.
+"""The computations the op benchmarks time and measure: ours (both paths), a matrix product, a broadcast.
 
 Every contender is a forward (and backward) pass on the same float32 inputs;
 the loss is the sum of the output, so the upstream gradient is all ones. The
 fwd+bwd contenders return the loss with the gradients: otherwise graph
 optimisation drops the forward matrix product of the matmul, whose gradients
-do not need its output.
+do not need its output. ``soft_som`` runs as ``precision="fast"`` (the
+default) and ``"highest"``, each eagerly, in ``tf.function`` and in
+``tf.function(jit_compile=True)``; its gradients are taken with respect to
+all four arguments.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import tensorflow as tf
 
 from softsom.ops import soft_som
 
-__all__ = ["CONTENDERS", "op_inputs", "build", "broadcast_bytes"]
+__all__ = ["CONTENDERS", "OURS", "PRECISION_OF", "op_inputs", "build", "broadcast_bytes"]
 
 BETA = 1.0  # inverse temperature; the cost of the op does not depend on it
 
@@ -56,8 +61,12 @@ def _matmul(points, embedding):
     return tf.matmul(points, embedding, transpose_b=True)
 
 
-def _soft_som_fwd_bwd(points, embedding, coords, beta):
-    return _loss_and_gradients(soft_som, points, embedding, coords, beta)
+def _fast_fwd_bwd(points, embedding, coords, beta):
+    return _loss_and_gradients(functools.partial(soft_som, precision="fast"), points, embedding, coords, beta)
+
+
+def _highest_fwd_bwd(points, embedding, coords, beta):
+    return _loss_and_gradients(functools.partial(soft_som, precision="highest"), points, embedding, coords, beta)
 
 
 def _matmul_fwd_bwd(points, embedding):
@@ -68,30 +77,30 @@ def _broadcast_fwd_bwd(points, embedding, coords, beta):
     return _loss_and_gradients(_broadcast_soft_som, points, embedding, coords, beta)
 
 
+_OP_ARGUMENTS = ("points", "embedding", "coords", "beta")
+_MODES = {"eager": "eager", "function": "tf.function", "jit": "tf.function(jit_compile=True)"}
+
 # name: (function, its arguments, how it runs, description)
 CONTENDERS = {
-    "ours_eager": (_soft_som_fwd_bwd, ("points", "embedding", "coords", "beta"), "eager", "soft_som fwd+bwd, eager"),
-    "ours_function": (
-        _soft_som_fwd_bwd,
-        ("points", "embedding", "coords", "beta"),
-        "function",
-        "soft_som fwd+bwd, tf.function",
-    ),
-    "ours_jit": (
-        _soft_som_fwd_bwd,
-        ("points", "embedding", "coords", "beta"),
-        "jit",
-        "soft_som fwd+bwd, tf.function(jit_compile=True)",
-    ),
-    "matmul_fwd": (_matmul, ("points", "embedding"), "function", "matmul [B,n]x[n,K] fwd"),
-    "matmul_fwd_bwd": (_matmul_fwd_bwd, ("points", "embedding"), "function", "matmul [B,n]x[n,K] fwd+bwd"),
-    "broadcast": (
-        _broadcast_fwd_bwd,
-        ("points", "embedding", "coords", "beta"),
-        "function",
-        "broadcast soft SOM fwd+bwd, tf.function",
-    ),
+    f"{precision}_{mode}": (function, _OP_ARGUMENTS, mode, f"soft_som fwd+bwd, {precision}, {described}")
+    for precision, function in (("fast", _fast_fwd_bwd), ("highest", _highest_fwd_bwd))
+    for mode, described in _MODES.items()
 }
+CONTENDERS.update(
+    {
+        "matmul_fwd": (_matmul, ("points", "embedding"), "function", "matmul [B,n]x[n,K] fwd"),
+        "matmul_fwd_bwd": (_matmul_fwd_bwd, ("points", "embedding"), "function", "matmul [B,n]x[n,K] fwd+bwd"),
+        "broadcast": (
+            _broadcast_fwd_bwd,
+            ("points", "embedding", "coords", "beta"),
+            "function",
+            "broadcast soft SOM fwd+bwd, tf.function",
+        ),
+    }
+)
+OURS = tuple(name for name in CONTENDERS if name.startswith(("fast_", "highest_")))
+"""The soft_som contenders: fast_eager, fast_function, fast_jit, highest_eager, ..."""
+PRECISION_OF = {name: name.split("_")[0] for name in OURS}
 
 
 def build(name, inputs):

@@ -1,4 +1,4 @@
-"""Kohonen training against MiniSom 2.3.6: speed per sample and quality of the map.
+"""Kohonen training against MiniSom 2.3.6: speed per sample, quality of the map, and the cold start.
 
 Every round trains MiniSom (``train_random``, one update per sample), our
 online rule (``KohonenSOM.fit``, one epoch) and our batch map
@@ -6,9 +6,18 @@ online rule (``KohonenSOM.fit``, one epoch) and our batch map
 on the same fixed Gaussian mixture, under comparable schedules: learning
 rate 0.5 -> 0.5/3 and Gaussian radius sigma0 -> sigma0/3 (MiniSom's
 asymptotic decay ends there; ours decays geometrically to the same values).
+
+The cold start (:func:`coldstart_figures`) is the first training in a fresh
+process, compilation included, on scikit-learn's digits with default
+settings, as a new user would meet it (:mod:`benchmarks.coldstart`).
 """
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from minisom import MiniSom
@@ -18,11 +27,13 @@ from softsom import KohonenSOM
 
 from .timing import interleaved_times, ratios
 
-__all__ = ["mixture", "kohonen_figures"]
+__all__ = ["mixture", "kohonen_figures", "coldstart_figures"]
 
 SECTION = "Kohonen training vs MiniSom 2.3.6"
 LEARNING_RATE = 0.5
-SPEEDUP_ONLINE = (">=", 10.0, "MiniSom train_random, per sample")
+SPEEDUP_ONLINE = (">=", 20.0, "MiniSom train_random, per sample")
+COLDSTART_TARGET = ("<=", 1.0, "MiniSom train, first run in a fresh process")
+ROOT = Path(__file__).resolve().parents[1]
 SPEEDUP_BATCH = (">=", 100.0, "MiniSom train_random, per sample")
 QE_VS_MINISOM = ("<=", 0.05, "MiniSom's quantization error")
 QE_VS_ONLINE = ("<=", 0.05, "our online rule's quantization error")
@@ -177,5 +188,78 @@ def kohonen_figures(settings):
             "",
             np.abs(np.subtract(te["batch"], te["online"])),
             target=TE_VS_ONLINE,
+        ),
+    ]
+
+
+def _first_training(which, seed, settings):
+    """:mod:`benchmarks.coldstart`'s record for one fresh process."""
+    rows, cols = settings.coldstart_grid
+    args = [which, seed, rows, cols, settings.coldstart_epochs]
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.coldstart", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"cold start of {which} (seed {seed}) failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def coldstart_figures(settings):
+    """First ``fit`` in a fresh process against MiniSom's first ``train``, in alternating processes.
+
+    One process per run (``settings.coldstart_repeats`` each, seeds 0, 1,
+    ...), run one after the other, ours and MiniSom alternating, so that no
+    two compete for the cores.
+    """
+    rows, cols = settings.coldstart_grid
+    epochs = settings.coldstart_epochs
+    section = f"Kohonen cold start: digits 1797 x 64, {rows}x{cols} map, {epochs} epochs, fresh process"
+    records = {"ours": [], "minisom": []}
+    for seed in range(settings.coldstart_repeats):
+        order = ("ours", "minisom") if seed % 2 == 0 else ("minisom", "ours")
+        for which in order:
+            records[which].append(_first_training(which, seed, settings))
+    seconds = {which: [r["seconds"] for r in runs] for which, runs in records.items()}
+    errors = {which: [r["quantization_error"] for r in runs] for which, runs in records.items()}
+    return [
+        figure(
+            "coldstart/ours/seconds",
+            section,
+            f"KohonenSOM(({rows}, {cols})).fit(X, epochs={epochs}), first call (compilation included)",
+            "s",
+            seconds["ours"],
+        ),
+        figure(
+            "coldstart/minisom/seconds",
+            section,
+            f"MiniSom({rows}, {cols}): random_weights_init, train(X, {epochs}, use_epochs=True)",
+            "s",
+            seconds["minisom"],
+        ),
+        figure(
+            "coldstart/ours/ratio_to_minisom",
+            section,
+            "ours / MiniSom, first training",
+            "x",
+            ratios(seconds["ours"], seconds["minisom"]),
+            target=COLDSTART_TARGET,
+        ),
+        figure(
+            "coldstart/ours/quantization_error",
+            section,
+            "ours (defaults): quantization error",
+            "data units",
+            errors["ours"],
+        ),
+        figure(
+            "coldstart/minisom/quantization_error",
+            section,
+            "MiniSom (defaults): quantization error",
+            "data units",
+            errors["minisom"],
         ),
     ]

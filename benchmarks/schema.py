@@ -1,15 +1,18 @@
 """``results/bench.json``: the benchmark suite's schema, its writer and its readers.
 
-``python -m benchmarks`` (``make bench``) measures the soft SOM op and the
-Kohonen training loops and writes the file with :func:`save_bench`; the book
-reads it with :func:`load_bench` and shows it with :func:`bench_table`.
+``python -m benchmarks`` (``make bench``) measures the soft SOM op (both of
+its paths, at four shapes and in sweeps over B, K and n) and the Kohonen
+training loops (and their cold start) and writes the file with
+:func:`save_bench`; the book reads it with :func:`load_bench` and shows it
+with :func:`bench_table`, :func:`op_figures` and :func:`scaling_series`.
 
 Schema (version 2)::
 
     {
       "schema_version": 2,
       "provenance": {see tools.provenance.provenance: mode ("full" | "quick"), date,
-                     git_commit, python, versions (minisom's too), machine, onednn},
+                     git_commit, python, versions (minisom's and sklearn's too), machine,
+                     onednn},
       "figures": [
         {"id": str (unique), "section": str, "description": str, "unit": str,
          "repeats": int,
@@ -42,11 +45,12 @@ __all__ = [
     "load_bench",
     "bench_table",
     "op_figures",
+    "scaling_series",
 ]
 
 SCHEMA_VERSION = 2
 MODES = ("full", "quick")
-EXTRA_PACKAGES = ("minisom",)  # recorded in the provenance besides tools.provenance.PACKAGES
+EXTRA_PACKAGES = ("minisom", "sklearn")  # recorded in the provenance besides tools.provenance.PACKAGES
 COMPARISONS = {"<=": lambda value, bound: value <= bound, ">=": lambda value, bound: value >= bound}
 TOP_LEVEL = {"schema_version": int, "provenance": dict, "figures": list}
 FIGURE_FIELDS = {
@@ -261,3 +265,25 @@ def op_figures(data, metric):
         if parts[0] == "op" and parts[-1] == metric:
             table.setdefault(parts[1], {})[parts[2]] = fig
     return table
+
+
+def scaling_series(data, axis, metric="time"):
+    """One sweep of the scaling figures as plottable series, ``{contender: (sizes, figures)}``.
+
+    Figure ids read ``scaling/<axis>/<B>x<K>x<n>/<contender>/<metric>`` (see
+    :mod:`benchmarks.scaling`); ``sizes`` are the values of ``axis`` (one of
+    ``"B"``, ``"K"``, ``"n"``) in increasing order and ``figures`` the
+    matching figure records. Raises ValueError for an axis with no figures.
+    """
+    index = {"B": 0, "K": 1, "n": 2}.get(axis)
+    if index is None:
+        raise ValueError(f"axis must be one of 'B', 'K', 'n'; got {axis!r}")
+    points = {}
+    for fig in data["figures"]:
+        parts = fig["id"].split("/")
+        if parts[0] == "scaling" and parts[1] == axis and parts[-1] == metric:
+            size = int(parts[2].split("x")[index])
+            points.setdefault(parts[3], []).append((size, fig))
+    if not points:
+        raise ValueError(f"no scaling figures for axis {axis!r} and metric {metric!r}: run `make bench`")
+    return {name: tuple(map(list, zip(*sorted(rows, key=lambda row: row[0])))) for name, rows in points.items()}

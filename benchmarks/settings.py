@@ -31,6 +31,18 @@ class Settings:
         Epochs of the batch-mode map.
     kohonen_repeats : int
         Trainings per contender (each with its own seed), after one warm-up.
+    scaling_base : (B, K, n)
+        The shape around which the scaling sweeps vary one size at a time.
+    scaling_sizes : tuple of (str, tuple of int)
+        Per axis ``"B"``, ``"K"``, ``"n"``: the sizes it takes (the other two
+        as in ``scaling_base``).
+    scaling_warmup, scaling_repeats : int
+        Untimed and timed rounds at every size of the sweeps.
+    coldstart_grid : (int, int)
+    coldstart_epochs : int
+        The cold-start task: scikit-learn's digits, this map, these epochs.
+    coldstart_repeats : int
+        Fresh processes per contender (ours and MiniSom, alternated).
     """
 
     mode: str
@@ -45,6 +57,13 @@ class Settings:
     kohonen_grid: tuple
     batch_epochs: int
     kohonen_repeats: int
+    scaling_base: tuple
+    scaling_sizes: tuple
+    scaling_warmup: int
+    scaling_repeats: int
+    coldstart_grid: tuple
+    coldstart_epochs: int
+    coldstart_repeats: int
 
 
 FULL = Settings(
@@ -60,6 +79,17 @@ FULL = Settings(
     kohonen_grid=(20, 20),
     batch_epochs=10,
     kohonen_repeats=7,
+    scaling_base=(4096, 400, 64),
+    scaling_sizes=(
+        ("B", (512, 1024, 2048, 4096, 8192, 16384)),
+        ("K", (50, 100, 200, 400, 800, 1600)),
+        ("n", (2, 4, 8, 16, 32, 64, 128, 256)),
+    ),
+    scaling_warmup=2,
+    scaling_repeats=7,
+    coldstart_grid=(10, 10),
+    coldstart_epochs=10,
+    coldstart_repeats=3,
 )
 
 # Tiny: only checks that every part of the suite runs and writes a valid file.
@@ -76,4 +106,11 @@ QUICK = Settings(
     kohonen_grid=(4, 4),
     batch_epochs=2,
     kohonen_repeats=2,
+    scaling_base=(64, 16, 8),
+    scaling_sizes=(("B", (32, 64)), ("K", (8, 16)), ("n", (2, 8))),
+    scaling_warmup=1,
+    scaling_repeats=2,
+    coldstart_grid=(4, 4),
+    coldstart_epochs=1,
+    coldstart_repeats=1,
 )

@@ -1,8 +1,10 @@
 """What the book's chapters compute and draw, outside the ``softsom`` wheel.
 
-``spirals`` is the spiral experiment (``python -m experiments.spirals`` regenerates
-``results/spiral.json`` without the book toolchain); ``results``, ``stats`` and
-``report`` are its results file, its statistics and its tables. ``checks``,
-``manifold``, ``figures`` and ``diagram`` are the smaller analyses and the
-drawing code of chapters 1 to 5.
+The spiral experiment: ``spirals`` (its three steps, search, evaluate and studies,
+and ``python -m experiments.spirals``, which runs them without the book
+toolchain), ``training`` (data, models, the training loop), ``search`` (the same
+Optuna search for every family), ``references`` (the classical methods),
+``results`` (the files' schemas), ``stats`` and ``report`` (tables, contrasts,
+verdicts). ``checks``, ``manifold``, ``figures`` and ``diagram`` are the smaller
+analyses and the drawing code of the chapters.
 """

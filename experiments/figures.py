@@ -8,6 +8,11 @@ import numpy as np
 from softsom.plotting import draw_map
 
 __all__ = [
+    "capacity_scatter",
+    "forest_plot",
+    "search_progress",
+    "som_output_scatter",
+    "summary_lines",
     "decision_regions",
     "field_image",
     "median_bars",
@@ -147,3 +152,75 @@ def median_bars(ax, table, *, target=None, label=str):
         ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}x")
     ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
     ax.legend(fontsize=8)
+
+
+def forest_plot(ax, rows, label="question"):
+    """Paired differences with their 95% intervals, one line each, zero marked.
+
+    ``rows`` as :func:`experiments.report.contrasts` returns them; a filled dot
+    is a difference that survives Holm's adjustment, an open one is not.
+    """
+    y = np.arange(len(rows))[::-1]
+    for yi, row in zip(y, rows):
+        significant = row["p_holm"] < 0.05
+        ax.plot([row["ci_low"], row["ci_high"]], [yi, yi], color="C0", lw=2)
+        ax.plot(row["mean"], yi, "o", color="C0", markerfacecolor="C0" if significant else "white", ms=7)
+    ax.axvline(0.0, color="k", lw=0.8, ls="--")
+    ax.set_yticks(y, [row[label] for row in rows], fontsize=9)
+    ax.set_xlabel("difference in test accuracy (a - b), 95% interval")
+
+
+def summary_lines(ax, xs, table, labels=None, log_x=False):
+    """One line per family: mean test accuracy against ``xs`` with its 95% interval as a band."""
+    for i, (name, summaries) in enumerate(table.items()):
+        mean = np.array([s["mean"] for s in summaries])
+        low = np.array([s["ci_low"] for s in summaries])
+        high = np.array([s["ci_high"] for s in summaries])
+        positions = np.arange(len(xs)) if labels is not None else np.asarray(xs)
+        ax.plot(positions, mean, marker="o", color=f"C{i % 10}", label=name, lw=1.4, ms=4, ls="-" if i < 10 else "--")
+        ax.fill_between(positions, low, high, color=f"C{i % 10}", alpha=0.12, lw=0)
+    if labels is not None:
+        ax.set_xticks(np.arange(len(xs)), labels)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_ylabel("test accuracy")
+
+
+def capacity_scatter(ax, search_document):
+    """Test accuracy on the tuning seeds against learned parameters, one point per trial, per network family."""
+    for i, entry in enumerate(e for e in search_document["families"] if e["kind"] == "network"):
+        trials = entry["trials"]
+        ax.scatter(
+            [t["learned_parameters"] for t in trials],
+            [t["test_accuracy"] for t in trials],
+            s=14,
+            color=f"C{i}",
+            label=entry["name"],
+            alpha=0.8,
+        )
+    ax.set_xscale("log")
+    ax.set(xlabel="learned parameters (log scale)", ylabel="test accuracy (tuning seeds)")
+
+
+def som_output_scatter(ax, coords, y, grid_shape):
+    """The SOM layer's grid-coordinate output of the training points, coloured by class."""
+    ax.scatter(coords[:, 0], coords[:, 1], c=y, cmap="RdBu_r", s=8, edgecolors="k", linewidths=0.2, vmin=0, vmax=1)
+    ax.set(xlim=(-0.5, grid_shape[0] - 0.5), ylim=(-0.5, grid_shape[1] - 0.5), aspect="equal")
+    ax.set_xlabel("grid coordinate $g_1$")
+    ax.set_ylabel("grid coordinate $g_2$")
+
+
+def search_progress(ax, search_document):
+    """The best score found so far against the trial number, one line per family (is the budget enough?)."""
+    for i, entry in enumerate(search_document["families"]):
+        scores = np.minimum.accumulate([t["score"] for t in entry["trials"]])
+        first = scores[0] if scores[0] != 0 else 1.0
+        ax.plot(
+            np.arange(1, len(scores) + 1),
+            scores / first,
+            color=f"C{i % 10}",
+            ls="-" if i < 10 else "--",
+            label=entry["name"],
+            lw=1.2,
+        )
+    ax.set(xlabel="trial", ylabel="best score so far / first trial's score")

@@ -1,16 +1,89 @@
-"""The spiral chapter's tables and verdicts, computed from a results document."""
+"""The spiral chapter's tables, contrasts and verdicts, computed from the results documents."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from experiments.stats import paired_difference, summary
+from experiments.stats import holm, paired_difference, summary
 
-__all__ = ["comparison", "comparison_rows", "classic_rows", "describe_difference"]
+__all__ = [
+    "REFERENCE",
+    "CONTRASTS",
+    "SLIDES_CONTRASTS",
+    "ALPHA",
+    "contenders",
+    "contrasts",
+    "describe_difference",
+    "evaluation_rows",
+    "chosen_rows",
+    "classic_rows",
+    "on_boundary",
+    "budget_table",
+    "difficulty_table",
+    "trial_counts",
+]
+
+REFERENCE = "pure_nn_1"  # the tuned one-hidden-layer network every SOM family is compared with
+ALPHA = 0.05
+# The planned comparisons of the tuned families: (a, b, the question a - b answers).
+CONTRASTS = [
+    ("som_pre_soft", "pure_nn_1", "SOM preprocessing (soft) against a pure network"),
+    ("som_pre_hard", "pure_nn_1", "SOM preprocessing (hard) against a pure network"),
+    ("interposed_kohonen", "pure_nn_1", "the interposed SOM (Kohonen rule) against a pure network"),
+    ("interposed_kohonen", "pure_nn_2", "the interposed SOM against a pure network of its Dense depth"),
+    ("interposed_kohonen", "bottleneck", "the interposed SOM against a 2-unit Dense layer in its place"),
+    ("interposed_kohonen", "interposed_frozen", "the Kohonen rule against a frozen random map"),
+    ("interposed_backprop", "interposed_kohonen", "backprop against the Kohonen rule for the embedding"),
+    ("pure_nn_2", "pure_nn_1", "a second hidden layer for the pure network"),
+]
+# The slides' untuned setting, compared within itself.
+SLIDES_CONTRASTS = [
+    ("slides_som_pre", "slides_pure_nn", "the slides' setting: SOM preprocessing against the pure network"),
+    ("slides_interposed", "slides_pure_nn", "the slides' setting: interposed SOM against the pure network"),
+]
 
 
-def describe_difference(difference):
-    """Words for a paired difference: what its 95% interval allows one to say."""
+def contenders(document):
+    """``{name: {"kind", "description", "settings", "runs", "accuracy" (summary)}}`` of every contender.
+
+    ``kind`` is "tuned" (a searched family's best trial), "slides" (the slides'
+    untuned setting) or "reference" (a classical method).
+    """
+    out = {}
+    for entry in document["configurations"]:
+        name = entry["settings"]["name"]
+        kind = "slides" if name.startswith("slides_") else "tuned"
+        out[name] = {
+            "kind": kind,
+            "description": entry["settings"]["description"],
+            "settings": entry["settings"],
+            "runs": entry["runs"],
+            "accuracy": summary(run["test_accuracy"] for run in entry["runs"]),
+        }
+    for entry in document["references"]:
+        name = entry["settings"]["name"]
+        out[name] = {
+            "kind": "reference",
+            "description": entry["settings"]["description"],
+            "settings": entry["settings"],
+            "runs": entry["runs"],
+            "accuracy": summary(run["test_accuracy"] for run in entry["runs"]),
+        }
+    return out
+
+
+def describe_difference(difference, alpha=ALPHA):
+    """Words for a paired difference: "higher than", "lower than" or "not distinguishable from".
+
+    Uses the Holm-adjusted p-value (``p_holm``) when there is one, else the
+    95% interval.
+    """
+    if "p_holm" in difference:
+        if difference["p_holm"] >= alpha:
+            return "not distinguishable from"
+        return "higher than" if difference["mean"] > 0 else "lower than"
     if difference["ci_low"] > 0:
         return "higher than"
     if difference["ci_high"] < 0:
@@ -18,63 +91,139 @@ def describe_difference(difference):
     return "not distinguishable from"
 
 
-def comparison(data, reference="pure_nn"):
-    """Per configuration: accuracy and log-loss summaries, and the paired accuracy
-    difference against ``reference`` (the same seeds).
+def _accuracies(entry):
+    return [run["test_accuracy"] for run in entry["runs"]]
+
+
+def contrasts(document, planned=CONTRASTS):
+    """The paired differences in test accuracy of ``planned`` comparisons, Holm-adjusted together.
 
     Returns
     -------
-    dict
-        ``{name: {"settings", "accuracy", "log_loss", "difference", "reached_100", "runs"}}``
-        in the file's order.
+    list of dict
+        Per comparison: "a", "b", "question", the paired difference's "mean",
+        "ci_low", "ci_high" (95%, per comparison), "p_value" (paired t-test),
+        "p_holm" (adjusted over ``planned``) and "verdict" (a is ... b).
     """
-    entries = {entry["settings"]["name"]: entry for entry in data["configurations"]}
-    baseline = [run["test_accuracy"] for run in entries[reference]["runs"]]
-    return {
-        name: {
-            "settings": entry["settings"],
-            "accuracy": summary(run["test_accuracy"] for run in entry["runs"]),
-            "log_loss": summary(run["test_log_loss"] for run in entry["runs"]),
-            "difference": paired_difference([run["test_accuracy"] for run in entry["runs"]], baseline),
-            "reached_100": sum(run["epochs_to_100"] is not None for run in entry["runs"]),
-            "runs": entry["runs"],
-        }
-        for name, entry in entries.items()
-    }
-
-
-def comparison_rows(data, reference="pure_nn"):
-    """The chapter's results table, one row (dict of formatted cells) per configuration."""
+    found = contenders(document)
     rows = []
-    for name, c in comparison(data, reference).items():
-        a, l, d = c["accuracy"], c["log_loss"], c["difference"]
+    for a, b, question in planned:
+        difference = paired_difference(_accuracies(found[a]), _accuracies(found[b]))
+        rows.append({"a": a, "b": b, "question": question, **difference})
+    for row, adjusted in zip(rows, holm([row["p_value"] for row in rows])):
+        row["p_holm"] = adjusted
+        row["verdict"] = describe_difference(row)
+    return rows
+
+
+def _interval(s, digits=3):
+    return f"{s['mean']:.{digits}f} [{s['ci_low']:.{digits}f}, {s['ci_high']:.{digits}f}]"
+
+
+def evaluation_rows(document, reference=REFERENCE):
+    """The chapter's table: one row per contender, tuned families first, then the slides' setting and references."""
+    found = contenders(document)
+    base = _accuracies(found[reference])
+    order = {"tuned": 0, "reference": 1, "slides": 2}
+    rows = []
+    for name, c in sorted(found.items(), key=lambda item: order[item[1]["kind"]]):
+        runs = c["runs"]
+        d = paired_difference(_accuracies(c), base)
+        networks = "epochs_run" in runs[0]
         rows.append(
             {
-                "configuration": c["settings"]["description"],
-                "parameters": c["runs"][0]["learned_parameters"],
-                "test accuracy": f"{a['mean']:.3f} ± {a['std']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}]",
-                "test log-loss": f"{l['mean']:.3f} ± {l['std']:.3f}",
-                "100% train (runs)": f"{c['reached_100']}/{len(c['runs'])}",
-                f"Δ accuracy vs {reference}": ""
+                "contender": name,
+                "what": c["description"],
+                "kind": c["kind"],
+                "learned parameters": str(runs[0]["learned_parameters"]) if networks else "-",
+                "test accuracy [95% CI]": _interval(c["accuracy"]),
+                "sd": f"{c['accuracy']['std']:.3f}",
+                "median epochs run": f"{np.median([run['epochs_run'] for run in runs]):.0f}" if networks else "-",
+                f"difference vs {reference}": ""
                 if name == reference
-                else f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}], p = {d['p_value']:.2g}",
+                else f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]",
             }
         )
     return rows
 
 
-def classic_rows(data):
+def on_boundary(value, searched, margin=0.02):
+    """Whether a chosen numeric ``value`` lies within ``margin`` of an end of its ``searched`` range.
+
+    The range's position is measured on a log scale when it was searched on one.
+    Categorical knobs are never on a boundary.
+    """
+    if "choices" in searched:
+        return False
+    low, high = searched["low"], searched["high"]
+    scale = math.log if searched["log"] else float
+    span = scale(high) - scale(low)
+    position = (scale(value) - scale(low)) / span if span else 0.5
+    return position < margin or position > 1 - margin
+
+
+def _knob(value):
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def chosen_rows(search_document):
+    """Per family: its trials, the best score and the chosen knobs; knobs at an end of their range marked."""
+    rows = []
+    for entry in search_document["families"]:
+        best = min(entry["trials"], key=lambda record: (record["score"], record["number"]))
+        knobs = []
+        for key, value in sorted(best["params"].items()):
+            edge = on_boundary(value, entry["space"][key])
+            knobs.append(f"{key} {_knob(value)}{' (edge)' if edge else ''}")
+        rows.append(
+            {
+                "family": entry["name"],
+                "trials": len(entry["trials"]),
+                "best trial": best["number"],
+                "score": f"{best['score']:.4f}",
+                "chosen": ", ".join(knobs),
+            }
+        )
+    return rows
+
+
+def trial_counts(search_document):
+    """``{family: number of trials}``: equal for every family by the schema."""
+    return {entry["name"]: len(entry["trials"]) for entry in search_document["families"]}
+
+
+def classic_rows(document):
     """The classic task's table: how many runs reached 100% training accuracy, and how fast."""
     rows = []
-    for entry in data["classic"]:
+    for entry in document["classic"]:
         epochs = [run["epochs_to_100"] for run in entry["runs"]]
         reached = [e for e in epochs if e is not None]
         rows.append(
             {
-                "configuration": entry["settings"]["description"],
+                "configuration": entry["settings"]["name"],
                 "reached 100%": f"{len(reached)}/{len(epochs)}",
                 "median epochs (runs that reached it)": f"{np.median(reached):.0f}" if reached else "-",
                 "final training accuracy": f"{np.mean([run['final_train_accuracy'] for run in entry['runs']]):.3f}",
             }
         )
     return rows
+
+
+def budget_table(studies):
+    """``{family: [accuracy summary per budget]}`` and the budgets, from the studies document."""
+    table = {
+        entry["name"]: [summary(run["test_accuracy"] for run in runs) for runs in entry["runs"]]
+        for entry in studies["budget"]
+    }
+    return studies["budgets"], table
+
+
+def difficulty_table(studies):
+    """``{family: [accuracy summary per (turns, noise)]}`` and the settings, from the studies document."""
+    table = {
+        entry["name"]: [summary(run["test_accuracy"] for run in runs) for runs in entry["runs"]]
+        for entry in studies["difficulty"]
+    }
+    return [(s["turns"], s["noise"]) for s in studies["difficulties"]], table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["summary", "paired_difference"]
+__all__ = ["summary", "paired_difference", "holm"]
 
 
 def summary(values, confidence=0.95):
@@ -31,3 +31,21 @@ def paired_difference(a, b, confidence=0.95):
     else:
         result["p_value"] = float(stats.ttest_rel(a, b).pvalue)
     return result
+
+
+def holm(p_values):
+    """Holm's step-down adjustment of ``p_values`` for multiple comparisons, in their order.
+
+    The adjusted value of the i-th smallest of m p-values is the running maximum
+    of ``(m - j) p_(j)`` for j <= i, capped at 1; rejecting where it is below
+    alpha controls the family-wise error rate at alpha.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()

@@ -7,6 +7,7 @@ with respect to all four arguments over every combination of
 * input scale in :data:`SCALES` (1e-6 ... 1e4; points and embedding are
   multiplied by it, the integer grid coordinates are not),
 * dtype float32 and float64,
+* the op's two paths, ``precision="fast"`` and ``"highest"`` (:data:`PRECISIONS`),
 * the special cases in :data:`CASES` (see :func:`stress_case`),
 
 and compares each cell with an independent long-double reference
@@ -20,19 +21,31 @@ Errors and bounds
 -----------------
 ``β R`` below is ``beta`` times the extent ``R`` of the map (the largest
 distance of a node from the mean node), the size of the logits before the
-nearest node's is subtracted. The op forms the squared-distance differences
-in float64 whatever the dtype (as :mod:`softsom.ops` states), so its
-logits carry an error of about ``eps64 β R``. That matters only where nodes
-share the weight, i.e. on a Voronoi boundary, and there it is below what
-rounding the *data* to float64 already does to the output.
+nearest node's is subtracted. The highest-precision path forms the
+squared-distance differences in float64 whatever the dtype (as
+:mod:`softsom.ops` states), so its logits carry an error of about
+``eps64 β R``. That matters only where nodes share the weight, i.e. on a
+Voronoi boundary, and there it is below what rounding the *data* to float64
+already does to the output.
+
+The fast path forms them in the dtype itself, by one matrix product on data
+centred on the mean node: ``d_v^2 - d_1^2`` then carries an absolute error of
+about ``eps (R^2 + 2 R |p - mu|)``, which divided by ``d_1 + d_v`` is the
+error of the logit difference. Its bounds replace ``eps64 β R`` by
+``eps β κ`` with the *conditioning* ``κ = max_p (R^2 + 2 R |p - mu|) / (d_1 +
+d_2)`` of the cell (:func:`conditioning`; ``d_1 <= d_2`` the distances of a
+point to its two nearest nodes, ``mu`` the mean node), the number the fast
+path's accuracy rests on: about ``R`` for points far from the map, the
+map's extent over its node spacing for points among the nodes.
 
 Forward error
     ``max |out - reference|`` divided by the coords' range (largest per-axis
     range, 1 if all coords are equal). Bound (:func:`forward_bound`):
-    ``FORWARD_ULPS * eps(dtype) + eps64 β R``, the float32 contract of
-    :mod:`softsom.ops` ("a few ulps of the logits that matter"). The
-    ``eps64 β R`` term covers the exact ties, where the float64 distance
-    differences decide how the weight is shared.
+    ``FORWARD_ULPS * eps(dtype) + eps64 β R`` for the highest-precision
+    path, the float32 contract of :mod:`softsom.ops` ("a few ulps of the
+    logits that matter"). The ``eps64 β R`` term covers the exact ties, where
+    the float64 distance differences decide how the weight is shared. Fast
+    path: ``FORWARD_ULPS * eps(dtype) + eps(dtype) β κ``.
 
 Gradient error
     For the loss ``L = sum(U * out)`` with fixed random weights ``U``:
@@ -47,7 +60,8 @@ Gradient error
     tails; their absolute error is a few ``eps`` of the natural scale
     whatever their size, which relative to themselves means nothing. Bound
     (:func:`gradient_bound`): ``GRADIENT_TOLERANCE[dtype]`` plus the
-    ``eps64 β R`` logit error, as a fraction of the natural scale.
+    ``eps64 β R`` logit error, as a fraction of the natural scale (fast path:
+    ``FAST_GRADIENT_TOLERANCE[dtype]`` plus ``eps(dtype) β κ``).
 
 Reference gradients
     Central differences of the long-double reference, all entries of an
@@ -100,12 +114,15 @@ __all__ = [
     "BETAS",
     "SCALES",
     "DTYPES",
+    "PRECISIONS",
     "CASES",
     "FAR",
     "FORWARD_ULPS",
     "GRADIENT_FLOOR",
     "GRADIENT_TOLERANCE",
+    "FAST_GRADIENT_TOLERANCE",
     "REFERENCE_FRACTION",
+    "conditioning",
     "StressRow",
     "stress_case",
     "reference_soft_som",
@@ -113,6 +130,10 @@ __all__ = [
     "gradient_bound",
     "evaluate_cell",
     "stress_grid",
+    "DENSE_SIDE",
+    "DENSE_BETA_TIMES_SPACING",
+    "dense_map",
+    "dense_map_errors",
     "worst_ratios",
     "format_stress_tables",
     "main",
@@ -121,6 +142,8 @@ __all__ = [
 BETAS = (1e-4, 1e-2, 1.0, 1e2, 1e4, 1e6)
 SCALES = (1e-6, 1e-3, 1.0, 1e3, 1e4)
 DTYPES = (np.float32, np.float64)
+PRECISIONS = ("fast", "highest")
+"""The op's two paths, ``soft_som(..., precision=...)``."""
 CASES = ("random", "on node", "boundary", "far", "duplicate nodes", "K = 1", "m = 1", "m = 3")
 FAR = 1e4
 """How far the "far" points are from the map, in units of the scale (as in tests/test_ops.py)."""
@@ -142,6 +165,9 @@ GRADIENT_FLOOR = 1e-2
 """The largest gradient entry is floored at this fraction of its natural scale.
 Measured: absolute errors are below 0.3 eps32 of the natural scale, so relative to
 1% of it float32 stays within 4e-6."""
+
+FAST_GRADIENT_TOLERANCE = {np.float32: 1e-5, np.float64: 1e-9}
+"""Fast path: gradient bound besides the ``eps(dtype) β κ`` term."""
 
 REFERENCE_FRACTION = 0.1
 """A gradient is compared only where the reference's estimated error is below this
@@ -307,19 +333,57 @@ def _power_of_two_step(target, largest_input):
 # --- bounds -------------------------------------------------------------------
 
 
-def forward_bound(dtype, beta, extent):
-    """Forward error bound relative to the coords' range: ``FORWARD_ULPS eps(dtype) + eps64 beta R``."""
-    return FORWARD_ULPS * float(np.finfo(dtype).eps) + EPS64 * beta * extent
+def _check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
 
 
-def gradient_bound(dtype, beta, extent, natural_ratio=1.0):
+def conditioning(points, embedding):
+    """``κ = max_p (R^2 + 2 R |p - mu|) / (d_1 + d_2)``, the fast path's sensitivity (see the module notes).
+
+    ``R`` is the map's extent (largest distance of a node from the mean node
+    ``mu``), ``d_1 <= d_2`` a point's distances to its two nearest nodes
+    (duplicated nodes count twice). 0 for a single node or an empty batch.
+    """
+    points, embedding = np.asarray(points, np.float64), np.asarray(embedding, np.float64)
+    if len(embedding) < 2 or len(points) == 0:
+        return 0.0
+    mu = embedding.mean(axis=0)
+    extent = np.linalg.norm(embedding - mu, axis=1).max()
+    nearest_two = np.sort(np.linalg.norm(points[:, None] - embedding, axis=-1), axis=1)[:, :2].sum(axis=1)
+    spread = extent * (extent + 2 * np.linalg.norm(points - mu, axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(nearest_two > 0, spread / np.where(nearest_two > 0, nearest_two, 1.0), 0.0)
+    return float(ratio.max())
+
+
+def forward_bound(dtype, beta, extent, precision="highest", kappa=0.0):
+    """Forward error bound relative to the coords' range.
+
+    ``FORWARD_ULPS eps(dtype) + eps64 beta R`` (highest precision, ``R`` the
+    map's extent) or ``FORWARD_ULPS eps(dtype) + eps(dtype) beta kappa``
+    (fast path, ``kappa`` from :func:`conditioning`).
+    """
+    _check_precision(precision)
+    eps = float(np.finfo(dtype).eps)
+    if precision == "fast":
+        return FORWARD_ULPS * eps + eps * beta * kappa
+    return FORWARD_ULPS * eps + EPS64 * beta * extent
+
+
+def gradient_bound(dtype, beta, extent, natural_ratio=1.0, precision="highest", kappa=0.0):
     """Gradient error bound relative to the (floored) largest entry.
 
     ``GRADIENT_TOLERANCE[dtype] + eps64 beta R natural_ratio``: the op's logit
     error ``eps64 beta R`` moves the gradient by that fraction of its natural
     scale, and ``natural_ratio`` (natural scale / floored largest entry, at
     most ``1 / GRADIENT_FLOOR``) expresses it relative to the largest entry.
+    Fast path: ``FAST_GRADIENT_TOLERANCE[dtype] + eps(dtype) beta kappa
+    natural_ratio``.
     """
+    _check_precision(precision)
+    if precision == "fast":
+        return FAST_GRADIENT_TOLERANCE[dtype] + float(np.finfo(dtype).eps) * beta * kappa * natural_ratio
     return GRADIENT_TOLERANCE[dtype] + EPS64 * beta * extent * natural_ratio
 
 
@@ -328,7 +392,7 @@ def gradient_bound(dtype, beta, extent, natural_ratio=1.0):
 
 @dataclasses.dataclass(frozen=True)
 class StressRow:
-    """One cell of the grid: a case at one ``beta``, scale and dtype.
+    """One cell of the grid: a case at one ``beta``, scale, dtype and precision (the op's path).
 
     ``gradient_errors[argument]`` is None where the gradient was not compared,
     and ``not_compared[argument]`` then says why (``"kink"`` or
@@ -337,6 +401,7 @@ class StressRow:
     for every argument but kinks.
     """
 
+    precision: str
     dtype: str
     case: str
     beta: float
@@ -367,10 +432,10 @@ class StressRow:
         )
 
 
-def _output_and_gradients(points, embedding, coords, beta, loss_weights):
+def _output_and_gradients(points, embedding, coords, beta, loss_weights, precision):
     with tf.GradientTape() as tape:
         tape.watch([points, embedding, coords, beta])
-        out = soft_som(points, embedding, coords, beta)
+        out = soft_som(points, embedding, coords, beta, precision=precision)
         loss = tf.reduce_sum(out * loss_weights)
     return out, tape.gradient(loss, [points, embedding, coords, beta])
 
@@ -378,14 +443,15 @@ def _output_and_gradients(points, embedding, coords, beta, loss_weights):
 _COMPILED = {}
 
 
-def _compiled(dtype):
-    """The op's forward and backward pass as one graph per dtype (fast to call 240 times)."""
-    if dtype not in _COMPILED:
+def _compiled(dtype, precision):
+    """The op's forward and backward pass as one graph per dtype and path (fast to call 240 times)."""
+    if (dtype, precision) not in _COMPILED:
         matrix = tf.TensorSpec([None, None], dtype)
-        _COMPILED[dtype] = tf.function(
-            _output_and_gradients, input_signature=[matrix, matrix, matrix, tf.TensorSpec([], dtype), matrix]
+        _COMPILED[dtype, precision] = tf.function(
+            lambda *args: _output_and_gradients(*args, precision),
+            input_signature=[matrix, matrix, matrix, tf.TensorSpec([], dtype), matrix],
         )
-    return _COMPILED[dtype]
+    return _COMPILED[dtype, precision]
 
 
 def _gradient_scales(beta, scale, spread, loss_weights):
@@ -397,7 +463,7 @@ def _gradient_scales(beta, scale, spread, loss_weights):
     return natural, lengths
 
 
-def evaluate_cell(points, embedding, coords, loss_weights, beta, dtype, scale, case="custom"):
+def evaluate_cell(points, embedding, coords, loss_weights, beta, dtype, scale, case="custom", precision="highest"):
     """Evaluate the op on one set of inputs and compare it with the reference.
 
     The building block of :func:`stress_grid`, usable on any data.
@@ -415,63 +481,86 @@ def evaluate_cell(points, embedding, coords, loss_weights, beta, dtype, scale, c
         gradient with respect to ``beta``.
     case : str
         Label for the row.
+    precision : {"fast", "highest"}
+        The op's path.
 
     Returns
     -------
     StressRow
     """
+    return _evaluate(points, embedding, coords, loss_weights, beta, dtype, scale, case, (precision,))[0]
+
+
+def _evaluate(points, embedding, coords, loss_weights, beta, dtype, scale, case, precisions):
+    """:func:`evaluate_cell` for several precisions, against one evaluation of the reference."""
+    for precision in precisions:
+        _check_precision(precision)
     data = [np.asarray(x).astype(dtype) for x in (points, embedding, coords)]
     rounded_beta = dtype(beta)
-    out, grads = _compiled(dtype)(*data, rounded_beta, np.asarray(loss_weights).astype(dtype))
-    out, grads = out.numpy(), [g.numpy() for g in grads]
-    nonfinite = sum(int(np.size(x) - np.isfinite(x).sum()) for x in [out, *grads])
-
     args = [x.astype(np.longdouble) for x in data] + [np.longdouble(rounded_beta)]
     weights = np.asarray(loss_weights, np.longdouble)
     centred, coords_mean = reference_soft_som(*[a[None] for a in args[:3]], args[3][None])
+    reference_out = centred[0] + coords_mean[0]
     spread = float(np.ptp(data[2], axis=0).max()) or 1.0
     extent = float(np.linalg.norm(data[1] - data[1].astype(np.float64).mean(0), axis=1).max())
-    forward_error = float(np.abs(out - (centred[0] + coords_mean[0])).max()) / spread
-
+    kappa = conditioning(data[0], data[1])
     natural, lengths = _gradient_scales(beta, scale, spread, loss_weights)
     largest_input = [float(np.abs(np.r_[data[0].ravel(), data[1].ravel()]).max())] * 2 + [
         float(np.abs(data[2]).max()),
         float(rounded_beta),
     ]
     on_node = bool((args[0][:, None] == args[1][None]).all(-1).any())
-    errors, bounds, reference_errors, not_compared = {}, {}, {}, {}
+    references = {}  # argument -> (central differences at h, estimated error, floored largest entry)
     for index, name in enumerate(ARGUMENTS):
         if on_node and name in ("points", "embedding"):
-            errors[name], not_compared[name] = None, "kink"
             continue
         step = _power_of_two_step(EPS_REFERENCE ** (1 / 3) * lengths[index], largest_input[index])
-        at_h, at_2h = (g.reshape(grads[index].shape) for g in _central_differences(args, weights, index, step))
+        at_h, at_2h = (
+            g.reshape(data[index].shape if index < 3 else ()) for g in _central_differences(args, weights, index, step)
+        )
         denominator = max(float(np.abs(at_h).max()), GRADIENT_FLOOR * natural[index])
-        bounds[name] = gradient_bound(dtype, beta, extent, natural[index] / denominator)
-        reference_errors[name] = float(np.abs(at_h - at_2h).max()) / denominator
-        if reference_errors[name] > REFERENCE_FRACTION * bounds[name]:
-            errors[name], not_compared[name] = None, "unresolved"
-        else:
-            errors[name] = float(np.abs(grads[index] - at_h).max()) / denominator
-    return StressRow(
-        dtype=np.dtype(dtype).name,
-        case=case,
-        beta=float(beta),
-        scale=float(scale),
-        nonfinite=nonfinite,
-        forward_error=forward_error,
-        forward_bound=forward_bound(dtype, beta, extent),
-        gradient_errors=errors,
-        gradient_bounds=bounds,
-        reference_errors=reference_errors,
-        not_compared=not_compared,
-    )
+        references[name] = (at_h, float(np.abs(at_h - at_2h).max()) / denominator, denominator)
+
+    rows = []
+    for precision in precisions:
+        out, grads = _compiled(dtype, precision)(*data, rounded_beta, np.asarray(loss_weights).astype(dtype))
+        out, grads = out.numpy(), [g.numpy() for g in grads]
+        nonfinite = sum(int(np.size(x) - np.isfinite(x).sum()) for x in [out, *grads])
+        errors, bounds, reference_errors, not_compared = {}, {}, {}, {}
+        for index, name in enumerate(ARGUMENTS):
+            if name not in references:
+                errors[name], not_compared[name] = None, "kink"
+                continue
+            at_h, reference_errors[name], denominator = references[name]
+            bounds[name] = gradient_bound(dtype, beta, extent, natural[index] / denominator, precision, kappa)
+            if reference_errors[name] > REFERENCE_FRACTION * bounds[name]:
+                errors[name], not_compared[name] = None, "unresolved"
+            else:
+                errors[name] = float(np.abs(grads[index] - at_h).max()) / denominator
+        rows.append(
+            StressRow(
+                precision=precision,
+                dtype=np.dtype(dtype).name,
+                case=case,
+                beta=float(beta),
+                scale=float(scale),
+                nonfinite=nonfinite,
+                forward_error=float(np.abs(out - reference_out).max()) / spread,
+                forward_bound=forward_bound(dtype, beta, extent, precision, kappa),
+                gradient_errors=errors,
+                gradient_bounds=bounds,
+                reference_errors=reference_errors,
+                not_compared=not_compared,
+            )
+        )
+    return rows
 
 
-def stress_grid(betas=BETAS, scales=SCALES, dtypes=DTYPES, cases=CASES, seed=0):
-    """Evaluate the op and its gradients over betas x scales x dtypes x cases.
+def stress_grid(betas=BETAS, scales=SCALES, dtypes=DTYPES, cases=CASES, seed=0, precisions=PRECISIONS):
+    """Evaluate the op and its gradients over betas x scales x dtypes x cases, for each precision.
 
-    The full grid takes about 10 s on two cores.
+    The full grid takes about 15 s on two cores (the reference, the slow
+    part, is evaluated once per cell for both paths).
 
     Parameters
     ----------
@@ -481,19 +570,91 @@ def stress_grid(betas=BETAS, scales=SCALES, dtypes=DTYPES, cases=CASES, seed=0):
         Names from :data:`CASES`.
     seed : int
         Geometry of the cases (the same at every scale, beta and dtype).
+    precisions : sequence of {"fast", "highest"}
+        The op's paths (:data:`PRECISIONS`).
 
     Returns
     -------
     list of StressRow
-        One per cell, in the order dtype, case, beta, scale.
+        One per cell, in the order precision, dtype, case, beta, scale.
     """
-    return [
-        evaluate_cell(*stress_case(case, scale, seed), beta, dtype, scale, case)
+    rows = [
+        _evaluate(*stress_case(case, scale, seed), beta, dtype, scale, case, tuple(precisions))
         for dtype in dtypes
         for case in cases
         for beta in betas
         for scale in scales
     ]
+    return [cell[i] for i in range(len(precisions)) for cell in rows]
+
+
+# --- beyond the grid: the dense map -------------------------------------------------
+
+DENSE_SIDE = 20
+"""The dense map is a DENSE_SIDE x DENSE_SIDE grid."""
+
+DENSE_BETA_TIMES_SPACING = (0.1, 1.0, 10.0, 100.0)
+"""``beta`` times the node spacing at which the dense map is evaluated: from nearly uniform
+weights (0.1) to a few nodes sharing the weight (10) to nearly one-hot (100)."""
+
+
+def dense_map(seed=4, points=1000, dim=64):
+    """A dense 20 x 20 map in 64-d with points among its nodes, in float32.
+
+    The nodes lie on a plane of the 64-d space (a random orthonormal basis),
+    spaced ``1 / 20`` apart, plus noise of 5 % of the spacing in all 64
+    dimensions; the points are uniform over the plane's unit square with the
+    same noise. Nodes are close together compared with the map's extent, the
+    case where squared-distance differences from a matrix product lose the
+    most (:func:`conditioning` is about 19).
+
+    Returns
+    -------
+    points [points, dim], embedding [400, dim], coords [400, 2] : float32 ndarray
+    spacing : float
+    """
+    rng = np.random.default_rng(seed)
+    spacing = 1 / DENSE_SIDE
+    coords = np.stack(np.meshgrid(np.arange(DENSE_SIDE * 1.0), np.arange(DENSE_SIDE * 1.0)), -1).reshape(-1, 2)
+    basis = np.linalg.qr(rng.normal(size=(dim, 2)))[0]
+    embedding = (coords * spacing) @ basis.T + rng.normal(size=(len(coords), dim)) * spacing * 0.05
+    x = rng.uniform(0, 1, size=(points, 2)) @ basis.T + rng.normal(size=(points, dim)) * spacing * 0.05
+    return tuple(a.astype(np.float32) for a in (x, embedding, coords)) + (spacing,)
+
+
+def dense_map_errors(beta_times_spacing, precision, seed=4):
+    """Errors of the float32 op on :func:`dense_map`, against float64 on the same (float32) inputs.
+
+    Forward: ``max |out - out64|`` relative to the coords' range. Gradients of
+    ``sum(U * out)`` (fixed random ``U``) with respect to the four arguments:
+    ``max |g - g64|`` relative to the largest entry of ``g64``. The float64
+    evaluation uses ``precision="highest"`` (its own error is below 1e-9).
+
+    Returns
+    -------
+    dict
+        ``{"forward": float, "points": float, "embedding": float, "coords": float, "beta": float}``.
+    """
+    _check_precision(precision)
+    points, embedding, coords, spacing = dense_map(seed)
+    upstream = np.random.default_rng(seed + 1).normal(size=(len(points), coords.shape[1]))
+    beta = np.float32(beta_times_spacing / spacing)
+    results = {}
+    for dtype, path in ((np.float32, precision), (np.float64, "highest")):
+        args = [tf.constant(x.astype(dtype)) for x in (points, embedding, coords)] + [tf.constant(dtype(beta))]
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            out = soft_som(*args, precision=path)
+            loss = tf.reduce_sum(out * upstream.astype(dtype))
+        results[dtype] = [out.numpy().astype(np.float64)] + [
+            g.numpy().astype(np.float64) for g in tape.gradient(loss, args)
+        ]
+    (out32, *grads32), (out64, *grads64) = results[np.float32], results[np.float64]
+    span = float(np.ptp(coords, axis=0).max())
+    errors = {"forward": float(np.abs(out32 - out64).max()) / span}
+    for name, g32, g64 in zip(ARGUMENTS, grads32, grads64):
+        errors[name] = float(np.abs(g32 - g64).max() / np.abs(g64).max())
+    return errors
 
 
 # --- report ---------------------------------------------------------------------
@@ -523,19 +684,21 @@ def _worst_gradient(cell):
     return f"{text} ({skipped} n/a)" if skipped else text
 
 
-def worst_ratios(rows, dtype, kind):
+def worst_ratios(rows, dtype, kind, precision="highest"):
     """Worst error / bound per (beta, scale) cell, shape [len(BETAS), len(SCALES)].
 
     ``kind`` is ``"forward"`` or ``"gradient"`` (over the compared gradients);
-    cells with nothing compared are 0.
+    cells with nothing compared are 0. Only the rows of ``dtype`` and
+    ``precision``.
     """
     if kind not in ("forward", "gradient"):
         raise ValueError(f"kind must be 'forward' or 'gradient'; got {kind!r}")
+    _check_precision(precision)
     betas = sorted({r.beta for r in rows})
     scales = sorted({r.scale for r in rows})
     ratio = np.zeros((len(betas), len(scales)))
     for r in rows:
-        if r.dtype != dtype:
+        if r.dtype != dtype or r.precision != precision:
             continue
         if kind == "forward":
             worst = r.forward_error / r.forward_bound
@@ -546,14 +709,24 @@ def worst_ratios(rows, dtype, kind):
     return ratio
 
 
+def _bound_text(precision, dtype, kind):
+    if kind == "forward":
+        term = "eps·β·κ" if precision == "fast" else "eps64·β·R"
+        return f"bound {FORWARD_ULPS} eps + {term}"
+    tolerance = (FAST_GRADIENT_TOLERANCE if precision == "fast" else GRADIENT_TOLERANCE)[np.dtype(dtype).type]
+    term = "eps·β·κ" if precision == "fast" else "eps64·β·R"
+    return f"bound {tolerance:.0e} + {term}·natural scale / largest entry"
+
+
 def format_stress_tables(rows):
-    """The grid as Markdown: worst forward and gradient errors per (beta, scale), per dtype.
+    """The grid as Markdown: worst forward and gradient errors per (beta, scale), per precision and dtype.
 
     Each table cell is the worst error over the cases (and, for gradients,
     the four arguments) at that beta and scale; "(k n/a)" counts the
     (case, argument) gradients not compared there. A summary gives the
     cells within bounds, the NaN/Inf count and the worst errors and
-    error/bound ratios per dtype; a last table the gradients not compared.
+    error/bound ratios per precision and dtype; a last table the gradients
+    not compared.
 
     Parameters
     ----------
@@ -565,20 +738,22 @@ def format_stress_tables(rows):
     str
         Markdown, for printing or ``IPython.display.Markdown``.
     """
-    dtypes = list(dict.fromkeys(r.dtype for r in rows))
+    groups = list(dict.fromkeys((r.precision, r.dtype) for r in rows))
     parts, summary = [], []
-    for dtype in dtypes:
-        of_dtype = [r for r in rows if r.dtype == dtype]
+    for precision, dtype in groups:
+        of_dtype = [r for r in rows if r.dtype == dtype and r.precision == precision]
         compared = [(error, bound) for r in of_dtype for _, error, bound in r.compared()]
         parts += [
-            f"**{dtype}: forward error** (relative to the coords' range; bound {FORWARD_ULPS} eps + eps64·β·R)",
+            f"**{precision}, {dtype}: forward error** (relative to the coords' range; "
+            f"{_bound_text(precision, dtype, 'forward')})",
             _worst_table(of_dtype, _worst_forward),
-            f"**{dtype}: gradient error** (relative to the largest entry; "
-            f"bound {GRADIENT_TOLERANCE[np.dtype(dtype).type]:.0e} + eps64·β·R·natural scale / largest entry)",
+            f"**{precision}, {dtype}: gradient error** (relative to the largest entry; "
+            f"{_bound_text(precision, dtype, 'gradient')})",
             _worst_table(of_dtype, _worst_gradient),
         ]
         summary.append(
             {
+                "precision": precision,
                 "dtype": dtype,
                 "cells": len(of_dtype),
                 "within bounds": sum(r.ok for r in of_dtype),
@@ -594,7 +769,7 @@ def format_stress_tables(rows):
     skipped = {}
     for r in rows:
         for name, reason in r.not_compared.items():
-            skipped.setdefault((reason, r.dtype, r.case, name), []).append(r)
+            skipped.setdefault((reason, r.precision, r.dtype, r.case, name), []).append(r)
     if skipped:
         cells_per_case = len({(r.beta, r.scale) for r in rows})
         parts += [
@@ -604,6 +779,7 @@ def format_stress_tables(rows):
                 [
                     {
                         "reason": reason,
+                        "precision": precision,
                         "dtype": dtype,
                         "case": case,
                         "argument": name,
@@ -611,7 +787,7 @@ def format_stress_tables(rows):
                         if len(cell) == cells_per_case
                         else ", ".join(f"({r.beta:.0e}, {r.scale:.0e})" for r in cell),
                     }
-                    for (reason, dtype, case, name), cell in skipped.items()
+                    for (reason, precision, dtype, case, name), cell in skipped.items()
                 ]
             ),
         ]

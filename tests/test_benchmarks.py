@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.schema import bench_table, figure, load_bench, save_bench, skipped_figure, validate
+from benchmarks.op import HIGHEST_BEFORE
+from benchmarks.schema import bench_table, figure, load_bench, save_bench, scaling_series, skipped_figure, validate
+from benchmarks.settings import FULL
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = ("ours_eager", "ours_function", "ours_jit")
+OURS = ("fast_eager", "fast_function", "fast_jit", "highest_eager", "highest_function", "highest_jit")
 
 
 def run_suite(*args):
@@ -49,7 +51,7 @@ def test_quick_run_writes_a_valid_file(quick):
     assert measured["mode"] == "quick"
     assert set(measured["machine"]) == {"cpu_model", "logical_cores", "total_memory_bytes", "platform"}
     assert measured["machine"]["logical_cores"] >= 1 and measured["machine"]["total_memory_bytes"] > 0
-    assert set(measured["versions"]) == {"softsom", "tensorflow", "keras", "numpy", "minisom"}
+    assert set(measured["versions"]) == {"softsom", "tensorflow", "keras", "numpy", "minisom", "sklearn"}
     assert measured["versions"]["minisom"] == "2.3.6"
     assert "git_commit" in measured and measured["python"]
     datetime.fromisoformat(measured["date"])
@@ -65,21 +67,68 @@ def test_op_figures_cover_every_contender_and_target(quick):
             assert fig["unit"] == "ms" and fig["repeats"] == 2 and 0 < fig["min"] <= fig["max"]
         for name in OURS:
             floor = figures[f"op/{label}/{name}/ratio_to_matmul_fwd_bwd"]
-            assert floor["target"] == {"comparison": "<=", "value": 3.0, "checked_against": "matmul_fwd_bwd"}
-            assert floor["met"] == (floor["median"] <= 3.0)
+            if name.startswith("fast_"):
+                # Issue 13: at most 2x at the ratio shape, 2.5x elsewhere.
+                bound = 2.0 if label == "64x16x8" else 2.5
+                assert floor["target"] == {"comparison": "<=", "value": bound, "checked_against": "matmul_fwd_bwd"}
+                assert floor["met"] == (floor["median"] <= bound)
+            else:  # no figure from before issue 13 at the quick shapes
+                assert floor["target"] is None
             assert figures[f"op/{label}/{name}/ratio_to_matmul_fwd"]["target"] is None
-    # The speed-up over the broadcast has its target at one shape only.
-    assert figures["op/64x16x8/ours_function/speedup_over_broadcast"]["target"]["value"] == 20.0
-    assert figures["op/32x64x4/ours_function/speedup_over_broadcast"]["target"] is None
+    # The speed-up over the broadcast has its target at one shape only, for the fast path.
+    assert figures["op/64x16x8/fast_function/speedup_over_broadcast"]["target"]["value"] == 20.0
+    assert figures["op/64x16x8/highest_function/speedup_over_broadcast"]["target"] is None
+    assert figures["op/32x64x4/fast_function/speedup_over_broadcast"]["target"] is None
+
+
+def test_highest_precision_targets_are_its_ratios_before_issue_13():
+    """Every full-mode shape has a before-figure per way of running, and the targets use them."""
+    from benchmarks.op import floor_target
+
+    assert set(HIGHEST_BEFORE) == {"x".join(map(str, shape)) for shape in FULL.op_shapes}
+    for shape in FULL.op_shapes:
+        label = "x".join(map(str, shape))
+        for mode in ("eager", "function", "jit"):
+            target = floor_target(f"highest_{mode}", shape, FULL)
+            assert target[:2] == ("<=", HIGHEST_BEFORE[label][mode])
+        assert floor_target("fast_jit", shape, FULL)[1] == (2.0 if shape == FULL.ratio_shape else 2.5)
+
+
+def test_scaling_sweeps_vary_one_size_at_a_time(quick):
+    data = load_bench(quick[0])
+    for axis, sizes in (("B", [32, 64]), ("K", [8, 16]), ("n", [2, 8])):
+        series = scaling_series(data, axis)
+        assert set(series) == {"fast_function", "highest_function", "matmul_fwd_bwd"}
+        for name, (found, figs) in series.items():
+            assert found == sizes and all(f["unit"] == "ms" and f["repeats"] == 2 for f in figs), name
+        ratios = scaling_series(data, axis, "ratio_to_matmul_fwd_bwd")
+        assert set(ratios) == {"fast_function", "highest_function"}
+    sections = {f["section"] for f in data["figures"] if f["id"].startswith("scaling/")}
+    assert sections == {"scaling in B (K = 16, n = 8)", "scaling in K (B = 64, n = 8)", "scaling in n (B = 64, K = 16)"}
+    with pytest.raises(ValueError, match="axis"):
+        scaling_series(data, "m")
+
+
+def test_full_settings_sweep_around_the_ratio_shape_within_the_time_budget():
+    """The sweeps are centred on the shape with the targets and stay a few dozen points."""
+    assert FULL.scaling_base == FULL.ratio_shape
+    assert sum(len(sizes) for _, sizes in FULL.scaling_sizes) <= 24
+    for axis, sizes in FULL.scaling_sizes:
+        base = FULL.scaling_base["BKn".index(axis)]
+        assert base in sizes and list(sizes) == sorted(sizes), axis
+        assert max(sizes) / min(sizes) >= 16  # enough range for a log-log slope
+    assert (FULL.coldstart_grid, FULL.coldstart_epochs) == ((10, 10), 10)
 
 
 def test_memory_and_kohonen_figures(quick):
     figures = figures_by_id(load_bench(quick[0]))
-    for name in ("ours_function", "matmul_fwd_bwd", "broadcast"):
+    for name in ("fast_function", "highest_function", "matmul_fwd_bwd", "broadcast"):
         rss = figures[f"memory/256x64x16/{name}/rss_peak"]
         assert rss["unit"] == "MiB" and rss["repeats"] == 1
         assert figures[f"memory/256x64x16/{name}/allocator_peak"]["repeats"] == 2
-    assert figures["memory/256x64x16/ours_function/rss_peak_per_bk"]["target"]["comparison"] == "<="
+    for name in ("fast_function", "highest_function"):
+        assert figures[f"memory/256x64x16/{name}/rss_peak_per_bk"]["target"]["comparison"] == "<="
+    assert figures["kohonen/online/speedup_over_minisom"]["target"]["value"] == 20.0
     for fig_id in (
         "kohonen/minisom/us_per_sample",
         "kohonen/online/speedup_over_minisom",
@@ -90,6 +139,44 @@ def test_memory_and_kohonen_figures(quick):
     ):
         fig = figures[fig_id]
         assert fig["skipped"] is None and fig["repeats"] == 2, fig_id
+    # The cold start: one fresh process per library in quick mode.
+    for fig_id in ("coldstart/ours/seconds", "coldstart/minisom/seconds", "coldstart/ours/quantization_error"):
+        assert figures[fig_id]["repeats"] == 1 and figures[fig_id]["median"] > 0, fig_id
+    ratio = figures["coldstart/ours/ratio_to_minisom"]
+    assert ratio["target"] == {
+        "comparison": "<=",
+        "value": 1.0,
+        "checked_against": "MiniSom train, first run in a fresh process",
+    }
+
+
+@pytest.mark.parametrize("which", ["ours", "minisom"])
+def test_coldstart_command_prints_one_record(which):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.coldstart", which, "0", "3", "3", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(record) == {"seconds", "quantization_error"} and record["seconds"] > 0
+
+
+def test_coldstart_command_names_bad_arguments():
+    from benchmarks import coldstart
+
+    with pytest.raises(ValueError, match="usage"):
+        coldstart.main(["ours"])
+    with pytest.raises(ValueError, match="integers"):
+        coldstart.main(["ours", "0", "ten", "10", "10"])
+    with pytest.raises(ValueError, match="EPOCHS"):
+        coldstart.main(["ours", "0", "10", "10", "0"])
+    with pytest.raises(ValueError, match="contender"):
+        coldstart.run("somoclu", 0, (3, 3), 1)
 
 
 def test_bad_output_argument_is_a_value_error_and_leaves_files_alone(tmp_path):
@@ -111,7 +198,7 @@ def document():
             "date": "2025-01-01T00:00:00+00:00",
             "git_commit": None,
             "python": "3.11.7",
-            "versions": dict.fromkeys(("softsom", "tensorflow", "keras", "numpy", "minisom"), "1"),
+            "versions": dict.fromkeys(("softsom", "tensorflow", "keras", "numpy", "minisom", "sklearn"), "1"),
             "machine": {"cpu_model": "cpu", "logical_cores": 2, "total_memory_bytes": 2**30, "platform": "linux"},
             "onednn": None,
         },

@@ -14,7 +14,14 @@ from tools.book.runner import toc_notebooks
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = toc_notebooks(ROOT)
 BOOK_PAGES = ["book/intro", "book/reproduction", "book/reproduce", "book/cite", "book/bibliography"]
-API_PAGES = ["book/api/index", "book/api/maps", "book/api/op", "book/api/models", "book/api/data"]
+API_PAGES = [
+    "book/api/index",
+    "book/api/maps",
+    "book/api/op",
+    "book/api/models",
+    "book/api/data",
+    "book/api/distribute",
+]
 # The public names, by the anchor of their entry in the API reference.
 API_ENTRIES = [
     "softsom.Grid",
@@ -23,6 +30,7 @@ API_ENTRIES = [
     "softsom.soft_som",
     "softsom.hard_som",
     "softsom.two_spirals",
+    "softsom.distribute.train",
     "softsom.datasets.spiral_curve",
     "softsom.models.mlp",
     "softsom.models.som_preprocessing",

@@ -1,5 +1,7 @@
 """Training under tf.distribute.MirroredStrategy over two logical CPUs matches one device.
 
+(Several worker processes, MultiWorkerMirroredStrategy: tests/test_multiworker.py.)
+
 Logical devices must be configured before TensorFlow initialises, so the
 distributed runs happen in a subprocess (``SCRIPT``), which prints its
 measurements as JSON; the tests below check them. Every run in the script is
@@ -97,6 +99,23 @@ results["drift"] = {
     "samples_seen": int(mirrored.samples_seen.numpy()),
 }
 
+# A NaN row in one replica's shard: left out there; every other row still counts.
+nan_shards = [shards[0].copy(), shards[1]]
+nan_shards[0][0, 0] = np.nan
+guarded = kohonen_layer(True)
+inputs = strategy.experimental_distribute_values_from_function(
+    lambda context: tf.constant(nan_shards[context.replica_id_in_sync_group]))
+tf.function(lambda x: strategy.run(lambda shard: guarded(shard, training=True), args=(x,)))(inputs)
+finite_rows = kohonen_layer(False)
+finite_rows(np.concatenate([nan_shards[0][1:], nan_shards[1]]), training=True)
+copies = [c.numpy() for c in strategy.experimental_local_results(guarded.embedding.value)]
+results["nan_row"] = {
+    "vs_finite_rows": largest_difference(copies, [finite_rows.embedding.numpy()] * 2),
+    "finite": bool(np.all(np.isfinite(copies))),
+    "samples_seen": int(guarded.samples_seen.numpy()),
+    "skipped": int(guarded.skipped_inputs.result().numpy()),
+}
+
 # KohonenSOM's batch modes: strategy given, or found from the scope fit is called in.
 data = rng.normal(size=(1001, 5))
 for batch_size in (None, 64):
@@ -155,6 +174,12 @@ def test_kohonen_update_combines_the_replicas_shards(measured):
     # Either shard alone would move the map quite differently.
     assert drift["vs_first_shard"] > 0.1 and drift["vs_second_shard"] > 0.1, drift
     assert drift["samples_seen"] == 4
+
+
+def test_a_nan_row_on_one_replica_is_left_out_of_the_global_update(measured):
+    run = measured["nan_row"]
+    assert run["finite"] and run["vs_finite_rows"] < 1e-6, run
+    assert run["samples_seen"] == 3 and run["skipped"] == 1, run
 
 
 @pytest.mark.parametrize("batch_size", [None, 64])

@@ -1,4 +1,4 @@
-"""The spiral experiment machinery and the results file (small protocols, for speed)."""
+"""The spiral experiment machinery and its results files (tiny protocols, for speed)."""
 
 import copy
 import dataclasses
@@ -8,27 +8,26 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from experiments import report, results, stats
-from experiments.report import describe_difference
-from experiments.spirals import (
+from experiments import references, report, results, search, spirals, stats
+from experiments.training import (
+    CHUNK,
     Configuration,
     Protocol,
-    learned_parameters_of,
-    matched_pure_nn,
     prepare_data,
     run_classic,
     run_configuration,
-    som_snapshot,
+    som_output,
 )
 
-TINY = Protocol(n_per_class=40, epochs=15, classic_epochs=5)
-PURE = Configuration("pure_nn", "pure NN", "pure_nn", hidden=(4,))
+TINY = Protocol(n_per_class=40, max_epochs=15, classic_epochs=5)
+PURE = Configuration("pure_nn", "pure NN", "pure_nn", hidden=(4,), epochs=15)
 INTERPOSED = Configuration(
-    "interposed", "interposed", "interposed", hidden=(4,), hidden_after=(4,), grid_shape=(3, 3), beta=2.0
+    "interposed", "interposed", "interposed", hidden=(4,), hidden_after=(4,), grid_shape=(3, 3), beta=2.0, epochs=15
 )
 PRE_HARD = Configuration(
-    "pre_hard", "hard", "som_preprocessing", grid_shape=(4, 4), beta=5.0, output="hard", som_epochs=1
+    "pre_hard", "hard", "som_preprocessing", grid_shape=(4, 4), output="hard", som_epochs=1, epochs=15
 )
+QUICK_SEARCH = search.SearchSettings(n_trials=2, tuning_seeds=(1000,))
 
 
 @pytest.fixture(scope="module")
@@ -64,20 +63,47 @@ def test_runs_are_deterministic_and_differ_between_seeds(trainers):
     assert a["test_log_loss"] != c["test_log_loss"]
 
 
+def checkpoint_epoch(history):
+    """The best validation accuracy, ties broken by the lower validation loss (1-based)."""
+    order = np.lexsort((history["val_loss"], -history["val_accuracy"]))
+    return int(order[0]) + 1
+
+
 def test_metrics_and_history(trainers):
     metrics, details = run_configuration(INTERPOSED, TINY, 0, trainers)
     history = details["history"]
-    assert len(history["val_loss"]) == TINY.epochs
-    assert metrics["best_epoch"] == int(np.argmin(history["val_loss"])) + 1
-    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_log_loss"] > 0
+    assert len(history["val_loss"]) == INTERPOSED.epochs == metrics["epochs_run"]
+    assert metrics["best_epoch"] == checkpoint_epoch(history)
+    assert metrics["val_accuracy"] == history["val_accuracy"][metrics["best_epoch"] - 1]
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_log_loss"] > 0 and metrics["val_log_loss"] > 0
+    assert len(history["test_accuracy"]) == INTERPOSED.epochs
     # Kohonen mode: the embedding (3x3 nodes in the 4-unit hidden space) is learned, not trained.
     assert metrics["learned_parameters"] == (2 * 4 + 4) + 9 * 4 + (2 * 4 + 4) + (4 * 2 + 2)
     assert metrics["trainable_parameters"] == metrics["learned_parameters"] - 9 * 4
 
 
+def test_early_stopping_stops_after_the_patience_and_keeps_the_best_epoch():
+    protocol = dataclasses.replace(TINY, max_epochs=3000)
+    # A learning rate this large makes the checkpoint stop improving early.
+    config = dataclasses.replace(PURE, epochs=3000, patience=20, learning_rate=0.5)
+    metrics, details = run_configuration(config, protocol, 0, {})
+    assert metrics["epochs_run"] < 3000
+    assert metrics["epochs_run"] - metrics["best_epoch"] >= 20
+    # Checked every CHUNK epochs: it stops at the first check past the patience.
+    assert metrics["epochs_run"] % CHUNK == 0 and metrics["epochs_run"] - metrics["best_epoch"] < 20 + CHUNK
+    assert metrics["best_epoch"] == checkpoint_epoch(details["history"])
+
+
+def test_a_fixed_budget_turns_early_stopping_off():
+    config = dataclasses.replace(PURE, epochs=3000, patience=5, learning_rate=0.5)
+    metrics, _ = run_configuration(config, TINY, 0, {}, epochs=250)
+    assert metrics["epochs_run"] == 250
+
+
 def test_epochs_to_100_on_an_easy_problem():
-    easy = Protocol(n_per_class=30, turns=0.25, noise=0.0, epochs=300, learning_rate=0.05)
-    metrics, details = run_configuration(Configuration("wide", "wide", "pure_nn", hidden=(16,)), easy, 0, {})
+    easy = Protocol(n_per_class=30, turns=0.25, noise=0.0)
+    config = Configuration("wide", "wide", "pure_nn", hidden=(16,), learning_rate=0.05, epochs=300)
+    metrics, details = run_configuration(config, easy, 0, {})
     first = metrics["epochs_to_100"]
     assert first is not None
     assert details["history"]["train_accuracy"][first] == 1.0
@@ -89,39 +115,110 @@ def test_classic_run(trainers):
     assert set(run) == {"seed", "epochs_to_100", "final_train_accuracy"}
 
 
-def test_parameter_matching():
-    config = matched_pure_nn(INTERPOSED)
-    width = config.hidden[0]
-    assert abs((5 * width + 2) - learned_parameters_of(INTERPOSED)) <= 3
-    # The hard output's map is fitted to data too, outside the Keras model.
-    assert learned_parameters_of(PRE_HARD) == 16 * 2 + (2 * 8 + 8) + (8 * 2 + 2)
+def test_som_output_is_the_grid_coordinates(trainers):
+    _, details = run_configuration(INTERPOSED, TINY, 0, trainers)
+    model = details["model"]
+    model.set_weights(details["weights"])
+    coords = som_output(model, details["data"]["train"][0])
+    assert coords.shape == (48, 2) and coords.min() >= 0.0 and coords.max() <= 2.0
 
 
-# -- the results file ------------------------------------------------------------
+def test_configuration_settings_round_trip():
+    settings = INTERPOSED.settings()
+    assert json.loads(json.dumps(settings)) == settings and settings["grid_shape"] == [3, 3]
+    assert Configuration.from_settings(settings) == INTERPOSED
+    with pytest.raises(ValueError, match="unknown fields"):
+        Configuration.from_settings({**settings, "colour": "red"})
+
+
+# -- the search ------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def document(trainers):
-    seeds = [0, 1]
-    runs = [(config, [run_configuration(config, TINY, s, trainers)[0] for s in seeds]) for config in (PURE, PRE_HARD)]
-    classic = [(PURE, [run_classic(PURE, TINY, s, trainers) for s in seeds])]
-    return results.document(TINY, seeds, runs, classic, "quick")
+def search_document():
+    trials = search.search(TINY, QUICK_SEARCH, families=["pure_nn_1", "interposed_kohonen", "knn"], log=lambda _: None)
+    return results.search_document(TINY, QUICK_SEARCH, trials, "quick")
 
 
-def test_document_round_trip(tmp_path, document):
+def test_every_family_has_a_space_that_replays_to_its_model():
+    for name, family in search.FAMILIES.items():
+        import optuna
+
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        trial = study.ask()
+        model = family.space(trial, TINY)
+        replayed = search.configuration(name, dict(trial.params), TINY)
+        assert replayed == model, name
+
+
+def test_search_records_every_trial_with_equal_counts(search_document, tmp_path):
+    assert report.trial_counts(search_document) == {"pure_nn_1": 2, "interposed_kohonen": 2, "knn": 2}
+    path = tmp_path / "search.json"
+    results.save_search(path, search_document)
+    loaded = results.load_search(path)
+    assert loaded == json.loads(json.dumps(search_document))
+    broken = copy.deepcopy(search_document)
+    broken["families"][0]["trials"].pop()
+    with pytest.raises(ValueError, match="every family gets the same budget"):
+        results.save_search(path, broken)
+    assert results.load_search(path) == loaded
+
+
+def test_search_is_repeatable(search_document):
+    again = search.search(TINY, QUICK_SEARCH, families=["pure_nn_1"], log=lambda _: None)
+    (family, records, space), first = again[0], search_document["families"][0]
+    assert [r["params"] for r in records] == [t["params"] for t in first["trials"]]
+    assert [r["score"] for r in records] == [t["score"] for t in first["trials"]]
+    assert space == first["space"] and family.name == "pure_nn_1"
+
+
+def test_chosen_rows_mark_knobs_at_the_edge(search_document):
+    rows = report.chosen_rows(search_document)
+    assert [row["family"] for row in rows] == ["pure_nn_1", "interposed_kohonen", "knn"]
+    assert report.on_boundary(2, {"low": 2, "high": 256, "log": True})
+    assert not report.on_boundary(16, {"low": 2, "high": 256, "log": True})
+    assert report.on_boundary(0.999, {"low": 0.0, "high": 1.0, "log": False})
+    assert not report.on_boundary("tanh", {"choices": ["tanh", "relu"]})
+
+
+def test_references_score_by_cross_validation():
+    model = references.REFERENCES["knn"](
+        __import__("optuna").trial.FixedTrial({"n_neighbors": 3, "weights": "uniform"}), TINY
+    )
+    score, extra = references.trial(model, TINY, (1000,))
+    assert 0 <= score <= 1 and extra["cv_accuracy"] == pytest.approx(1 - score)
+    run = references.evaluate(model, TINY, 0)
+    assert set(run) == {"seed", "test_accuracy", "train_accuracy"}
+
+
+# -- the evaluation and its file --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def evaluation(search_document):
+    return spirals.evaluate(search_document, TINY, [0, 1], "quick", log=lambda _: None)
+
+
+def test_evaluation_document_round_trip(tmp_path, evaluation):
+    document = evaluation.document
+    names = [entry["settings"]["name"] for entry in document["configurations"]]
+    assert names == ["pure_nn_1", "interposed_kohonen", "slides_pure_nn", "slides_som_pre", "slides_interposed"]
+    assert [entry["settings"]["name"] for entry in document["references"]] == ["knn"]
+    assert document["search"]["chosen"].keys() == {"pure_nn_1", "interposed_kohonen", "knn"}
     path = tmp_path / "spiral.json"
     results.save(path, document)
     loaded = results.load(path)
     assert loaded == json.loads(json.dumps(document))
     assert results.compare(loaded, document) == []
     assert "seconds" not in loaded["configurations"][0]["runs"][0]
+    assert evaluation.snapshots and evaluation.snapshots[0][0] == 10
 
 
-def test_invalid_document_is_never_written(tmp_path, document):
+def test_invalid_document_is_never_written(tmp_path, evaluation):
     path = tmp_path / "spiral.json"
-    results.save(path, document)
+    results.save(path, evaluation.document)
     before = path.read_text()
-    broken = copy.deepcopy(document)
+    broken = copy.deepcopy(evaluation.document)
     broken["configurations"][0]["runs"][0]["test_accuracy"] = None
     with pytest.raises(ValueError):
         results.save(path, broken)
@@ -137,33 +234,63 @@ def test_missing_or_malformed_file(tmp_path):
         results.load(bad)
 
 
-def test_compare_exact_on_the_same_machine(document):
+def test_compare_exact_on_the_same_machine(evaluation):
+    document = evaluation.document
     changed = copy.deepcopy(document)
     changed["configurations"][1]["runs"][0]["test_accuracy"] += 1e-9
     assert results.compare(changed, document) == [
-        "configurations pre_hard: runs differ on the same machine and versions"
+        "configurations interposed_kohonen: runs differ on the same machine and versions"
     ]
 
 
-def test_compare_with_tolerance_elsewhere(document):
+def test_compare_with_tolerance_elsewhere(evaluation):
+    document = evaluation.document
     elsewhere = copy.deepcopy(document)
     elsewhere["provenance"]["machine"]["cpu_model"] = "another CPU"
     for run in elsewhere["configurations"][0]["runs"]:
-        run["test_accuracy"] += 0.01
+        run["test_accuracy"] = min(1.0, run["test_accuracy"] + 0.01)
     assert results.compare(elsewhere, document) == []
-    for run in elsewhere["configurations"][0]["runs"]:
-        run["test_accuracy"] += 0.2
+    for run in elsewhere["references"][0]["runs"]:
+        run["test_accuracy"] = max(0.0, run["test_accuracy"] - 0.3)
     problems = results.compare(elsewhere, document)
-    assert len(problems) == 1 and problems[0].startswith("pure_nn: mean test_accuracy")
+    assert len(problems) == 1 and problems[0].startswith("knn: mean test_accuracy")
 
 
-def test_compare_detects_stale_results(document):
+def test_compare_detects_stale_results(evaluation):
+    document = evaluation.document
     stale = copy.deepcopy(document)
-    stale["protocol"]["epochs"] += 1
+    stale["protocol"]["max_epochs"] += 1
     assert "stale" in results.compare(document, stale)[0]
     stale = copy.deepcopy(document)
-    stale["configurations"][0]["settings"]["hidden"] = [5]
+    stale["search"]["chosen"]["pure_nn_1"] = 1 - stale["search"]["chosen"]["pure_nn_1"]
     assert "stale" in results.compare(document, stale)[0]
+
+
+def test_tables_and_contrasts(evaluation):
+    document = evaluation.document
+    rows = report.evaluation_rows(document)
+    assert [row["kind"] for row in rows] == ["tuned", "tuned", "reference", "slides", "slides", "slides"]
+    assert rows[0]["difference vs pure_nn_1"] == ""
+    planned = [("interposed_kohonen", "pure_nn_1", "q1"), ("knn", "pure_nn_1", "q2")]
+    found = report.contrasts(document, planned)
+    assert [row["question"] for row in found] == ["q1", "q2"]
+    assert all(row["p_holm"] >= row["p_value"] for row in found)
+    assert report.classic_rows(document)[0]["reached 100%"].endswith("/2")
+
+
+def test_studies_document(search_document, tmp_path):
+    document = spirals.studies(search_document, TINY, [0, 1], "quick", log=lambda _: None)
+    path = tmp_path / "studies.json"
+    results.save_studies(path, document)
+    assert results.load_studies(path) == json.loads(json.dumps(document))
+    budgets, table = report.budget_table(document)
+    assert budgets == [20, 60] and set(table) == {"pure_nn_1", "interposed_kohonen"}
+    settings, table = report.difficulty_table(document)
+    assert len(settings) == 2 and set(table) == {"pure_nn_1", "interposed_kohonen", "knn"}
+    assert document["budget"][0]["runs"][1][0]["epochs_run"] == 60
+
+
+# -- statistics --------------------------------------------------------------------------------
 
 
 def test_statistics():
@@ -176,31 +303,22 @@ def test_statistics():
         scipy.stats.ttest_rel([0.6, 0.7, 0.8], [0.5] * 3).pvalue
     )
     assert stats.paired_difference([1, 2], [1, 2])["p_value"] == 1.0
-    assert describe_difference({"ci_low": 0.01, "ci_high": 0.2}) == "higher than"
-    assert describe_difference({"ci_low": -0.2, "ci_high": -0.01}) == "lower than"
-    assert describe_difference({"ci_low": -0.1, "ci_high": 0.1}) == "not distinguishable from"
+    assert report.describe_difference({"ci_low": 0.01, "ci_high": 0.2}) == "higher than"
+    assert report.describe_difference({"ci_low": -0.2, "ci_high": -0.01}) == "lower than"
+    assert report.describe_difference({"ci_low": -0.1, "ci_high": 0.1}) == "not distinguishable from"
+    assert report.describe_difference({"mean": 0.1, "p_holm": 0.2, "ci_low": 0.01, "ci_high": 0.2}) == (
+        "not distinguishable from"
+    )
     assert stats.summary([None, None])["n"] == 0
 
 
-def test_configuration_settings_are_json_ready():
-    settings = dataclasses.replace(INTERPOSED).settings()
-    assert json.loads(json.dumps(settings)) == settings and settings["grid_shape"] == [3, 3]
+def test_holm_matches_the_step_down_rule():
+    # Sorted 0.01, 0.02, 0.04 with m = 3: 0.03, max(0.03, 0.04), max(0.04, 0.04).
+    assert stats.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
-def test_comparison_tables(document):
-    compared = report.comparison(document)
-    assert list(compared) == ["pure_nn", "pre_hard"]
-    assert compared["pure_nn"]["difference"]["mean"] == 0.0
-    rows = report.comparison_rows(document)
-    assert [row["configuration"] for row in rows] == ["pure NN", "hard"]
-    assert rows[0]["Δ accuracy vs pure_nn"] == "" and "p = " in rows[1]["Δ accuracy vs pure_nn"]
-    classic = report.classic_rows(document)
-    assert classic[0]["reached 100%"].endswith("/2")
-
-
-def test_som_snapshot(trainers):
-    _, details = run_configuration(INTERPOSED, TINY, 0, trainers)
-    X = details["data"]["train"][0]
-    hidden, embedding = som_snapshot(details["model"], X)
-    assert hidden.shape == (len(X), 4) and embedding.shape == (9, 4)
-    assert np.all(np.abs(hidden) <= 1.0)  # tanh activations
+def test_the_command_line_refuses_a_bad_output(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        spirals.main(["search", "--quick", "--out", str(tmp_path / "missing" / "x.json")])
+    assert "--out must be a file in an existing folder" in capsys.readouterr().err

@@ -203,7 +203,7 @@ def set_item(container, key, value):
 
 SCHEMA_FAULTS = [  # (edit of the committed document, the message after "results file PATH: ")
     (lambda d: d.pop("seeds"), "seeds is missing"),
-    (lambda d: set_item(d, "schema_version", 1), "schema_version is 1, expected 2"),
+    (lambda d: set_item(d, "schema_version", 2), "schema_version is 2, expected 3"),
     (lambda d: d["provenance"]["versions"].pop("tensorflow"), r"provenance\.versions\.tensorflow is missing"),
     (lambda d: set_item(d, "provenance", "full"), "provenance must be a JSON object; got str"),
     (lambda d: set_item(d["provenance"], "mode", "fast"), r"provenance\.mode must be one of .*; got 'fast'"),
@@ -250,8 +250,8 @@ SCHEMA_FAULTS = [  # (edit of the committed document, the message after "results
     (lambda d: set_item(d["configurations"][0], "runs", {}), r"configurations\[0\]\.runs must be a list; got dict"),
     (lambda d: d["classic"][0]["settings"].pop("description"), r"classic\[0\]\.settings\.description is missing"),
     (
-        lambda d: set_item(d["configurations"][1]["settings"], "name", "pure_nn"),
-        r"configurations\[1\]\.settings\.name 'pure_nn' is already used by configurations\[0\]",
+        lambda d: set_item(d["configurations"][1]["settings"], "name", "pure_nn_1"),
+        r"configurations\[1\]\.settings\.name 'pure_nn_1' is already used by configurations\[0\]",
     ),
     (lambda d: set_item(d, "configurations", []), "configurations must be a non-empty list"),
 ]

@@ -354,3 +354,92 @@ def test_batch_modes_are_deterministic(blobs, batch_size):
 
     np.testing.assert_array_equal(fit(5).embedding_, fit(5).embedding_)
     assert not np.array_equal(fit(5).embedding_, fit(6).embedding_)
+
+
+# --- the online pass's two winner searches (issue 13) ---------------------------------------
+
+
+def numpy_online_pass(embedding, samples, coords, rate, radius, horizon, gaussian):
+    """The online rule in float64 NumPy, sample by sample, as KohonenSOM's docstring writes it."""
+    nodes = np.array(embedding, np.float64)
+    for t, x in enumerate(np.asarray(samples, np.float64)):
+        winner = np.argmin(((nodes - x) ** 2).sum(axis=1))
+        hops = np.abs(coords - coords[winner]).sum(axis=1)
+        eta, sigma = decay(*rate, t, horizon), decay(*radius, t, horizon)
+        nodes += eta * neighbourhood(hops, sigma, "gaussian" if gaussian else "exponential")[:, None] * (x - nodes)
+    return nodes
+
+
+@pytest.mark.parametrize(
+    "n, grid, offset",
+    [
+        (3, (6, 5), 0.0),  # n <= 4: squared differences
+        (16, (6, 5), 0.0),  # products with carried squared norms, hop matrix
+        (16, (6, 5), 1e3),  # data far from the origin: centred products
+        (8, (33, 32), 0.0),  # more nodes than HOP_MATRIX_NODES: hops per step
+    ],
+)
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_online_pass_follows_the_rule_with_either_winner_search(n, grid, offset, gaussian):
+    """The XLA loop against the rule in float64, for both ways of finding winners and of counting hops."""
+    from softsom.kohonen import HOP_MATRIX_NODES, PRODUCT_WINNERS_ABOVE, _online_pass
+
+    rng = np.random.default_rng(n)
+    coords = Grid(grid).coords
+    assert (n > PRODUCT_WINNERS_ABOVE) == (n != 3) and (len(coords) > HOP_MATRIX_NODES) == (grid == (33, 32))
+    samples = (rng.normal(size=(400, n)) + offset).astype(np.float32)
+    embedding = (rng.normal(size=(len(coords), n)) + offset).astype(np.float32)
+    rate, radius = (0.5, 0.05), (2.0, 0.5)
+    out = _online_pass(
+        tf.constant(embedding),
+        tf.constant(samples),
+        tf.constant(coords),
+        tf.constant(0.0, tf.float64),
+        tf.constant(400.0, tf.float64),
+        tf.constant(rate, tf.float64),
+        tf.constant(radius, tf.float64),
+        gaussian,
+    ).numpy()
+    expected = numpy_online_pass(embedding, samples, coords, rate, radius, 400, gaussian)
+    # float32 arithmetic over 400 steps, relative to the data's spread (1).
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-4 + 1e-6 * offset)
+
+
+def test_online_pass_leaves_untouched_nodes_exactly_where_they_were():
+    """Far from every sample's winner (updates below half an ulp), a node keeps its float32 value bit for bit.
+
+    The pass centres data and map on the data's mean; it adds the movement to
+    the original embedding, so the centring's rounding never reaches a node.
+    """
+    from softsom.kohonen import _online_pass
+
+    coords = Grid((40,)).coords
+    embedding = np.linspace(0, 100, 40 * 16, dtype=np.float32).reshape(40, 16) + np.float32(1e4 / 3)
+    samples = embedding[:2] + np.float32(0.01)  # won by nodes 0 and 1
+    out = _online_pass(
+        tf.constant(embedding),
+        tf.constant(samples),
+        tf.constant(coords),
+        tf.constant(0.0, tf.float64),
+        tf.constant(2.0, tf.float64),
+        tf.constant((0.5, 0.5), tf.float64),
+        tf.constant((0.5, 0.5), tf.float64),
+        True,  # Gaussian: h = exp(-2 hops^2), below 1e-42 from 7 hops on
+    ).numpy()
+    np.testing.assert_array_equal(out[10:], embedding[10:])
+    assert not np.array_equal(out[:2], embedding[:2])
+
+
+def test_online_epoch_quality_matches_minisom_at_the_benchmark_settings():
+    """The benchmark's comparison in small: one epoch of the online rule, QE within 5 % of MiniSom's train_random."""
+    from benchmarks.kohonen import mixture
+
+    X = mixture(2000, 16)
+    som = MiniSom(8, 8, 16, sigma=2.0, learning_rate=0.5, neighborhood_function="gaussian", random_seed=0)
+    som.random_weights_init(X)
+    init = som.get_weights().reshape(64, 16).copy()
+    som.train_random(X, len(X))
+    ours = KohonenSOM(
+        (8, 8), learning_rate=(0.5, 0.5 / 3), sigma=(2.0, 2.0 / 3), neighbourhood="gaussian", init=init, random_state=0
+    ).fit(X, epochs=1)
+    assert abs(ours.quantization_error(X) / som.quantization_error(X) - 1) <= 0.05

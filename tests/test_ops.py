@@ -1,12 +1,25 @@
-"""Tests of softsom.ops: soft_som / hard_som against an independent NumPy reference."""
+"""Tests of softsom.ops: soft_som / hard_som against an independent NumPy reference.
+
+Most tests run both of soft_som's paths, ``precision="fast"`` (the default) and
+``"highest"``; where their contracts differ, each is held to its own.
+"""
+
+import functools
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.framework import function_def_to_graph
 
-from softsom.ops import hard_som, soft_som
+from softsom.ops import PRECISIONS, hard_som, soft_som
+from tests import stress
 
 EPS32 = float(np.finfo(np.float32).eps)
+
+
+def soft_som_with(precision):
+    """``soft_som`` with its ``precision`` fixed, for tests that take the op as a function."""
+    return functools.partial(soft_som, precision=precision)
 
 
 # --- independent float64 reference (broadcasts the [..., K, n] differences) ---
@@ -69,11 +82,12 @@ SHAPES = [  # (batch_shape, K, n, m)
 ]
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("batch_shape, num_nodes, n, m", SHAPES)
 @pytest.mark.parametrize("seed", range(3))
-def test_soft_som_matches_reference_float64(batch_shape, num_nodes, n, m, seed):
+def test_soft_som_matches_reference_float64(batch_shape, num_nodes, n, m, seed, precision):
     points, embedding, coords, beta = random_case(seed, batch_shape, num_nodes, n, m)
-    out = soft_som(points, embedding, coords, beta)
+    out = soft_som(points, embedding, coords, beta, precision=precision)
     assert out.dtype == tf.float64
     assert out.shape == (*batch_shape, m)
     np.testing.assert_allclose(
@@ -84,13 +98,14 @@ def test_soft_som_matches_reference_float64(batch_shape, num_nodes, n, m, seed):
     )
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("batch_shape, num_nodes, n, m", SHAPES)
 @pytest.mark.parametrize("seed", range(3))
-def test_soft_som_float32_within_1e_5_of_float64(batch_shape, num_nodes, n, m, seed):
+def test_soft_som_float32_within_1e_5_of_float64(batch_shape, num_nodes, n, m, seed, precision):
     points, embedding, coords, beta = (
         np.asarray(x, np.float32) for x in random_case(seed, batch_shape, num_nodes, n, m)
     )
-    out = soft_som(points, embedding, coords, beta)
+    out = soft_som(points, embedding, coords, beta, precision=precision)
     assert out.dtype == tf.float32
     err = np.abs(out.numpy() - reference_soft_som(points, embedding, coords, beta)) / coords_range(coords)
     assert err.size == 0 or err.max() < 1e-5
@@ -105,12 +120,17 @@ def test_hard_som_matches_reference(batch_shape, num_nodes, n, m):
         np.testing.assert_array_equal(out.numpy(), reference_hard_som(points, embedding, coords))
 
 
-def test_mixed_dtypes_follow_points():
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_mixed_dtypes_follow_points(precision):
     points, embedding, coords, beta = random_case(0, (4,), 5, 3, 2)
-    out = soft_som(points.astype(np.float32), embedding, coords.astype(np.float16), np.float64(beta))
+    out = soft_som(
+        points.astype(np.float32), embedding, coords.astype(np.float16), np.float64(beta), precision=precision
+    )
     assert out.dtype == tf.float32
-    half = soft_som(points.astype(np.float16), embedding, coords, beta)
+    half = soft_som(points.astype(np.float16), embedding, coords, beta, precision=precision)
     assert half.dtype == tf.float16
+    brain = soft_som(tf.constant(points, tf.bfloat16), embedding, coords, beta, precision=precision)
+    assert brain.dtype == tf.bfloat16
     np.testing.assert_allclose(half.numpy(), out.numpy(), atol=2e-2 * coords_range(coords).max())
 
 
@@ -137,19 +157,22 @@ def separated_case(seed):
     return embedding[rng.integers(0, 16, size=50)] + offsets, embedding, coords
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("seed", range(3))
-def test_large_beta_gives_hard_som(dtype, seed):
+def test_large_beta_gives_hard_som(dtype, seed, precision):
     points, embedding, coords = (x.astype(dtype) for x in separated_case(seed))
     hard = hard_som(points, embedding, coords).numpy()
     np.testing.assert_array_equal(hard, reference_hard_som(points, embedding, coords))
-    np.testing.assert_allclose(soft_som(points, embedding, coords, 1e6).numpy(), hard, rtol=0, atol=1e-12)
+    soft = soft_som(points, embedding, coords, 1e6, precision=precision).numpy()
+    np.testing.assert_allclose(soft, hard, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_small_beta_gives_mean_of_coords(dtype):
+def test_small_beta_gives_mean_of_coords(dtype, precision):
     points, embedding, coords = (x.astype(dtype) for x in separated_case(0))
-    out = soft_som(points, embedding, coords, 1e-8).numpy()
+    out = soft_som(points, embedding, coords, 1e-8, precision=precision).numpy()
     # The weights deviate from uniform by about beta * (distance spread) ~ 1e-8.
     np.testing.assert_allclose(out, np.broadcast_to(coords.mean(axis=0), out.shape), rtol=0, atol=1e-6)
 
@@ -175,16 +198,18 @@ def numerical_gradient_error(fn, args):
     ]
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("batch_shape, num_nodes, n, m", GRAD_CASES)
 @pytest.mark.parametrize("seed", range(3))
-def test_gradients_match_central_differences(batch_shape, num_nodes, n, m, seed):
+def test_gradients_match_central_differences(batch_shape, num_nodes, n, m, seed, precision):
     points, embedding, coords, beta = random_case(100 + seed, batch_shape, num_nodes, n, m)
-    errors = numerical_gradient_error(soft_som, [points, embedding, coords, np.float64(beta)])
+    errors = numerical_gradient_error(soft_som_with(precision), [points, embedding, coords, np.float64(beta)])
     assert max(errors) < 1e-6, dict(zip(["points", "embedding", "coords", "beta"], errors))
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("where", ["near_node", "far", "near_boundary", "large_offset"])
-def test_gradients_in_hard_places(where):
+def test_gradients_in_hard_places(where, precision):
     rng = np.random.default_rng(7)
     embedding = rng.normal(size=(6, 3))
     coords = rng.normal(size=(6, 2))
@@ -199,39 +224,44 @@ def test_gradients_in_hard_places(where):
     else:  # data far from the origin: centring must not lose precision
         embedding += 1e3
         points = embedding[:3] + rng.normal(size=(3, 3))
-    errors = numerical_gradient_error(soft_som, [points, embedding, coords, np.float64(beta)])
+    errors = numerical_gradient_error(soft_som_with(precision), [points, embedding, coords, np.float64(beta)])
     assert max(errors) < 1e-5, dict(zip(["points", "embedding", "coords", "beta"], errors))
 
 
-def test_gradient_on_a_node_is_finite_subgradient():
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_gradient_on_a_node_is_finite_subgradient(precision):
+    op = soft_som_with(precision)
     embedding = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
     coords = np.array([[0.0], [1.0], [2.0]])
     on_node = embedding[1:2]
-    _, grads = grads_of(soft_som, on_node, embedding, coords, 1.5)
+    _, grads = grads_of(op, on_node, embedding, coords, 1.5)
     for g in grads:
         assert np.all(np.isfinite(g.numpy()))
     # The norm's kink at the node contributes +-a_1 (p - l_1)/|p - l_1| on the
     # two sides; the subgradient 0 used at the node is their average.
     step = np.array([[1e-7, 0.0]])
-    sides = [grads_of(soft_som, on_node + s * step, embedding, coords, 1.5)[1][0].numpy() for s in (1, -1)]
+    sides = [grads_of(op, on_node + s * step, embedding, coords, 1.5)[1][0].numpy() for s in (1, -1)]
     np.testing.assert_allclose(grads[0].numpy(), 0.5 * (sides[0] + sides[1]), atol=1e-6)
     assert np.abs(sides[0] - sides[1]).max() > 0.1  # the kink is really there
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("dtype, tiny", [(np.float32, 1e-30), (np.float64, 1e-200)])
-def test_gradient_a_hair_from_a_node_keeps_its_direction(dtype, tiny):
+def test_gradient_a_hair_from_a_node_keeps_its_direction(dtype, tiny, precision):
     """Squared, such distances underflow; the gradient must still see the direction."""
+    op = soft_som_with(precision)
     embedding = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], dtype)
     coords = np.array([[0.0], [1.0], [2.0]], dtype)
     direction = np.array([[0.6, 0.8]], dtype)
-    _, (hair, *_) = grads_of(soft_som, tiny * direction, embedding, coords, dtype(1.5))
-    _, (close, *_) = grads_of(soft_som, dtype(1e-6) * direction, embedding, coords, dtype(1.5))
+    _, (hair, *_) = grads_of(op, tiny * direction, embedding, coords, dtype(1.5))
+    _, (close, *_) = grads_of(op, dtype(1e-6) * direction, embedding, coords, dtype(1.5))
     np.testing.assert_allclose(hair.numpy(), close.numpy(), atol=1e-5)
 
 
-def test_empty_batch_gradients():
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_empty_batch_gradients(precision):
     points, embedding, coords, beta = random_case(0, (0,), 4, 3, 2)
-    out, grads = grads_of(soft_som, points, embedding, coords, beta)
+    out, grads = grads_of(soft_som_with(precision), points, embedding, coords, beta)
     assert out.shape == (0, 2)
     assert grads[0].shape == (0, 3)
     for g in grads[1:]:
@@ -256,16 +286,24 @@ def stability_case(scale):
     return points, embedding * scale, coords
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("beta", BETAS)
-def test_stability_grid(beta, scale):
+def test_stability_grid(beta, scale, precision):
+    """Finite everywhere, and float32 within its path's bound (tests.stress) of float64.
+
+    Highest precision: forward within 1e-5, gradients within 1e-4 of their
+    largest entry. Fast path: the stress grid's bounds, whose logit error
+    eps32 beta kappa grows with beta times the data's scale.
+    """
+    op = soft_som_with(precision)
     data64 = stability_case(scale)
     data32 = [x.astype(np.float32) for x in data64]
     beta32 = np.float32(beta)
-    out32, grads32 = grads_of(soft_som, *data32, beta32)
+    out32, grads32 = grads_of(op, *data32, beta32)
     # float64 on the same float32-rounded inputs, to compare gradients with.
-    same64, grads_same64 = grads_of(soft_som, *[x.astype(np.float64) for x in data32], np.float64(beta32))
-    out64 = soft_som(*data64, beta)
+    same64, grads_same64 = grads_of(op, *[x.astype(np.float64) for x in data32], np.float64(beta32))
+    out64 = op(*data64, beta)
     assert (out32.dtype, same64.dtype, out64.dtype) == (tf.float32, tf.float64, tf.float64)
     for value in [out32, *grads32, out64, *grads_same64]:
         assert np.all(np.isfinite(value.numpy()))
@@ -273,52 +311,59 @@ def test_stability_grid(beta, scale):
     # float64 against the reference on the same data.
     assert np.abs(out64.numpy() - reference_soft_som(*data64, beta)).max() < 1e-9 * span.min()
     # float32 against a float64 evaluation of the same (float32-rounded) inputs.
+    kappa = stress.conditioning(data32[0], data32[1])
+    if precision == "fast":
+        logit_error = EPS32 * beta * kappa
+    else:
+        logit_error = 0.0
     err32 = np.abs(out32.numpy() - reference_soft_som(*data32, beta32)) / span
-    assert err32.max() < 1e-5
+    assert err32.max() < 1e-5 + logit_error
     # Against the float64 data, float32 input rounding adds up to the
     # documented beta * eps32 * max|x| / 2 near Voronoi boundaries.
     err_data = np.abs(out32.numpy() - reference_soft_som(*data64, beta)) / span
     magnitude = np.maximum(np.abs(data64[0]).max(axis=1), np.abs(data64[1]).max())
-    assert np.all(err_data.max(axis=1) < 1e-5 + beta * EPS32 * magnitude / 2)
-    # float32 gradients against float64 ones, relative to the largest entry;
-    # the coords' gradient w^T U relative to its bound sum_b |U_b| instead, as
-    # it cancels to nearly 0 when the weights are nearly uniform.
+    assert np.all(err_data.max(axis=1) < 1e-5 + logit_error + beta * EPS32 * magnitude / 2)
+    # float32 gradients against float64 ones, relative to the largest entry
+    # (fast path: plus the logit error times the gradient's natural scale, as
+    # in tests.stress); the coords' gradient w^T U relative to its bound
+    # sum_b |U_b| instead, as it cancels to nearly 0 when the weights are
+    # nearly uniform.
     g32 = [g.numpy() for g in grads32]
     g64 = [g.numpy() for g in grads_same64]
+    u = len(data64[0])  # the loss weights are 0 or +-1
+    natural = {0: beta * span.max() * u, 1: beta * span.max() * u, 3: span.max() * u * min(1 / beta, scale)}
     for i, name in ((0, "points"), (1, "embedding"), (3, "beta")):
-        assert np.abs(g32[i] - g64[i]).max() <= 1e-4 * np.abs(g64[i]).max(), name
-    assert np.abs(g32[2] - g64[2]).max() <= 1e-5 * len(data64[0]), "coords"
+        assert np.abs(g32[i] - g64[i]).max() <= 1e-4 * np.abs(g64[i]).max() + logit_error * natural[i], name
+    assert np.abs(g32[2] - g64[2]).max() <= (1e-5 + logit_error) * len(data64[0]), "coords"
 
 
-@pytest.mark.parametrize("beta_times_spacing", [0.1, 1.0, 10.0, 100.0])
-def test_float32_dense_map_within_1e_5(beta_times_spacing):
-    """A 20x20 map in 64-d: nodes close together compared with the map's extent.
+@pytest.mark.parametrize("precision, tolerance", [("highest", 1e-5), ("fast", 1e-4)])
+@pytest.mark.parametrize("beta_times_spacing", stress.DENSE_BETA_TIMES_SPACING)
+def test_float32_dense_map(beta_times_spacing, precision, tolerance):
+    """A 20x20 map in 64-d (tests.stress.dense_map): nodes close together compared with the map's extent.
 
-    Squared distances from a float32 matrix product lose about eps32 * extent^2
-    here, which shows up as errors of 5e-5 at beta * spacing = 100.
+    Highest precision within 1e-5 of the coords' range, fast path within
+    1e-4 (measured: 1.1e-7, 4.6e-7, 3.1e-6, 3.3e-5 at beta * spacing = 0.1 ...
+    100; the float32 product's eps32 * extent^2 error in the squared
+    distances, divided by distances of the order of the node spacing).
     """
-    rng = np.random.default_rng(4)
-    spacing = 1 / 20
-    coords = np.stack(np.meshgrid(np.arange(20.0), np.arange(20.0)), -1).reshape(-1, 2)
-    basis = np.linalg.qr(rng.normal(size=(64, 2)))[0]
-    embedding = (coords * spacing) @ basis.T + rng.normal(size=(400, 64)) * spacing * 0.05
-    points = rng.uniform(0, 1, size=(1000, 2)) @ basis.T + rng.normal(size=(1000, 64)) * spacing * 0.05
-    points, embedding, coords = (x.astype(np.float32) for x in (points, embedding, coords))
+    points, embedding, coords, spacing = stress.dense_map()
     beta = np.float32(beta_times_spacing / spacing)
-    err = np.abs(
-        soft_som(points, embedding, coords, beta).numpy() - reference_soft_som(points, embedding, coords, beta)
-    ) / coords_range(coords)
-    assert err.max() < 1e-5
+    out = soft_som(points, embedding, coords, beta, precision=precision).numpy()
+    err = np.abs(out - reference_soft_som(points, embedding, coords, beta)) / coords_range(coords)
+    assert err.max() < tolerance
 
 
-def test_float32_data_and_coords_far_from_the_origin():
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_float32_data_and_coords_far_from_the_origin(precision):
     """Centring: offsets of data and coords must not cost float32 precision."""
+    op = soft_som_with(precision)
     points, embedding, coords, beta = random_case(9, (50,), 16, 3, 2)
     points, embedding, coords = points + 1e3, embedding + 1e3, coords + 1e4
     data32 = [x.astype(np.float32) for x in (points, embedding, coords)]
-    out32, grads32 = grads_of(soft_som, *data32, np.float32(beta))
+    out32, grads32 = grads_of(op, *data32, np.float32(beta))
     data64 = [x.astype(np.float64) for x in data32]
-    out64, grads64 = grads_of(soft_som, *data64, np.float64(np.float32(beta)))
+    out64, grads64 = grads_of(op, *data64, np.float64(np.float32(beta)))
     np.testing.assert_allclose(out64.numpy(), reference_soft_som(*data32, np.float32(beta)), atol=1e-8)
     # The float32 output itself is only resolved to an ulp of ~1e4.
     out_ulp = np.spacing(np.abs(out32.numpy()))
@@ -327,14 +372,16 @@ def test_float32_data_and_coords_far_from_the_origin():
         assert np.abs(g32.numpy() - g64.numpy()).max() <= 1e-4 * np.abs(g64.numpy()).max(), name
 
 
-def test_float32_input_rounding_bound_near_a_tie():
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_float32_input_rounding_bound_near_a_tie(precision):
     """The documented limit: near a Voronoi boundary float32 inputs decide the output."""
     rng = np.random.default_rng(3)
     embedding = np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]) + 100.0
     coords = np.array([[0.0], [1.0]])
     for beta in (1e1, 1e3, 1e5):
         points = 100.0 + np.c_[rng.uniform(-1, 1, size=(200, 1)) / beta, rng.normal(size=(200, 2))]
-        out = soft_som(points.astype(np.float32), embedding.astype(np.float32), coords.astype(np.float32), beta).numpy()
+        data32 = (x.astype(np.float32) for x in (points, embedding, coords))
+        out = soft_som(*data32, beta, precision=precision).numpy()
         err = np.abs(out - reference_soft_som(points, embedding, coords, beta)).max()
         assert err < beta * EPS32 * np.abs(points).max() / 2
         if beta >= 1e3:  # the limit is real: 1e-5 is out of reach here
@@ -344,14 +391,15 @@ def test_float32_input_rounding_bound_near_a_tie():
 # --- execution modes ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_eager_function_and_jit_agree(dtype):
+def test_eager_function_and_jit_agree(dtype, precision):
     points, embedding, coords, beta = (np.asarray(x, dtype) for x in random_case(5, (2, 3), 7, 4, 2))
 
     def forward_backward(p, l, g, b):
         with tf.GradientTape() as tape:
             tape.watch([p, l, g, b])
-            out = soft_som(p, l, g, b)
+            out = soft_som(p, l, g, b, precision=precision)
             loss = tf.reduce_sum(out * out)
         return [out, *tape.gradient(loss, [p, l, g, b])]
 
@@ -374,6 +422,140 @@ def test_static_shape_inside_function():
     hard = tf.function(lambda p: hard_som(p, embedding, coords), input_signature=[spec])
     assert soft.get_concrete_function().structured_outputs.shape.as_list() == [None, None, 2]
     assert hard.get_concrete_function().structured_outputs.shape.as_list() == [None, None, 2]
+
+
+# --- the two paths ---------------------------------------------------------------------
+
+
+def float64_tensors(concrete_function):
+    """Names of the ops producing float64 tensors in a traced function and every function it calls.
+
+    The graph's own ops and, through its function library, those of the
+    nested functions (the op's XLA-compiled forward and backward passes and
+    the gradient functions).
+    """
+    found = [op.name for op in concrete_function.graph.get_operations() if tf.float64 in [t.dtype for t in op.outputs]]
+    for function in concrete_function.graph.as_graph_def().library.function:
+        graph = function_def_to_graph.function_def_to_graph(function)
+        found += [
+            f"{function.signature.name}/{op.name}"
+            for op in graph.get_operations()
+            if tf.float64 in [t.dtype for t in op.outputs]
+        ]
+    return found
+
+
+def traced_forward_backward(precision, dtype, python_beta=False, numpy_coords=False):
+    """The op's forward and backward pass traced for ``dtype`` inputs (watched, all four)."""
+    coords = np.arange(8.0).reshape(4, 2)  # float64 NumPy, as Grid.coords are
+
+    def forward_backward(points, embedding, coords_arg, beta):
+        beta = 2.5 if python_beta else beta
+        coords_arg = coords if numpy_coords else coords_arg
+        with tf.GradientTape() as tape:
+            watched = [x for x in (points, embedding, coords_arg, beta) if tf.is_tensor(x)]
+            tape.watch(watched)
+            loss = tf.reduce_sum(soft_som(points, embedding, coords_arg, beta, precision=precision))
+        return loss, tape.gradient(loss, watched)
+
+    specs = [tf.TensorSpec([None, 3], dtype), tf.TensorSpec([4, 3], dtype), tf.TensorSpec([4, 2], dtype)]
+    return tf.function(forward_backward).get_concrete_function(*specs, tf.TensorSpec([], dtype))
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16])
+@pytest.mark.parametrize("python_beta, numpy_coords", [(False, False), (True, True)])
+def test_fast_path_has_no_float64_tensor_anywhere(dtype, python_beta, numpy_coords):
+    """The default path, forward and backward, for float32 / float16 / bfloat16 inputs: no float64 at all.
+
+    Also with a Python ``beta`` and float64 NumPy ``coords`` (converted
+    straight to the computation dtype), as ``SoftSOM`` and typical calls pass.
+    """
+    concrete = traced_forward_backward("fast", dtype, python_beta, numpy_coords)
+    assert float64_tensors(concrete) == []
+    assert len(concrete.graph.as_graph_def().library.function) >= 2  # the nested XLA functions were looked into
+
+
+def test_highest_precision_path_does_use_float64():
+    """The check above can see a float64 tensor: the highest-precision path has them, inside its XLA functions."""
+    found = float64_tensors(traced_forward_backward("highest", tf.float32))
+    assert found and all("/" in name for name in found)
+
+
+@pytest.mark.parametrize("precision", [None, "exact", "FAST", 1, ("fast",)])
+def test_unknown_precision_is_a_value_error_naming_it(precision):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        soft_som(P, L, G, 1.0, precision=precision)
+
+
+def test_default_precision_is_fast():
+    points, embedding, coords, beta = (np.asarray(x, np.float32) for x in random_case(3, (40,), 25, 8, 2))
+    default = soft_som(points, embedding, coords, beta).numpy()
+    np.testing.assert_array_equal(default, soft_som(points, embedding, coords, beta, precision="fast").numpy())
+    assert PRECISIONS == ("fast", "highest")
+
+
+@pytest.mark.parametrize("n", [2, 4, 5, 16])
+def test_paths_agree_on_ordinary_data(n):
+    """Both paths (fast: direct differences for n <= 4, a product beyond) against the reference."""
+    points, embedding, coords, beta = (np.asarray(x, np.float32) for x in random_case(8, (300,), 30, n, 2))
+    reference = reference_soft_som(points, embedding, coords, beta)
+    span = coords_range(coords)
+    for precision in PRECISIONS:
+        out, grads = grads_of(soft_som_with(precision), points, embedding, coords, beta)
+        assert np.abs(out.numpy() - reference).max() / span.max() < 1e-6, precision
+        assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+    _, fast = grads_of(soft_som_with("fast"), points, embedding, coords, beta)
+    _, highest = grads_of(soft_som_with("highest"), points, embedding, coords, beta)
+    for name, f, h in zip(stress.ARGUMENTS, fast, highest):
+        assert np.abs(f.numpy() - h.numpy()).max() <= 1e-4 * np.abs(h.numpy()).max(), name
+
+
+def test_numpy_float64_nodes_are_rounded_like_a_cast():
+    """float64 NumPy embedding / coords with float32 points: the same as casting them first."""
+    points, embedding, coords, beta = random_case(4, (20,), 9, 3, 2)
+    points = points.astype(np.float32)
+    direct = soft_som(points, embedding, coords, beta).numpy()
+    cast = soft_som(points, embedding.astype(np.float32), coords.astype(np.float32), beta).numpy()
+    np.testing.assert_array_equal(direct, cast)
+
+
+def test_beta_that_rounds_to_zero_in_float32_is_rejected():
+    with pytest.raises(ValueError, match="beta must not round to 0 in float32"):
+        soft_som(P.astype(np.float32), L, G, 1e-50)
+    assert np.all(np.isfinite(soft_som(P, L, G, 1e-50).numpy()))  # fine in float64
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_layer_passes_its_precision_to_the_op_and_saves_it(precision, tmp_path):
+    """SoftSOM(precision=...): the op's path, in get_config and through a saved model."""
+    import keras
+
+    from softsom import SoftSOM
+
+    layer = SoftSOM((3, 4), beta=3.0, embedding_update="frozen", precision=precision)
+    points = np.random.default_rng(0).normal(size=(16, 5)).astype(np.float32)
+    out = layer(points).numpy()
+    expected = soft_som(points, layer.embedding.numpy(), layer.grid.coords, 3.0, precision=precision).numpy()
+    np.testing.assert_array_equal(out, expected)
+    assert layer.get_config()["precision"] == precision
+    assert SoftSOM.from_config(layer.get_config()).precision == precision
+    model = keras.Sequential([keras.Input((5,)), layer])
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.layers[-1].precision == precision
+    np.testing.assert_array_equal(loaded(points).numpy(), out)
+
+
+def test_layer_precision_defaults_to_fast_and_is_validated():
+    from softsom import SoftSOM
+
+    assert SoftSOM((2, 2)).precision == "fast"
+    config = SoftSOM((2, 2)).get_config()
+    del config["precision"]  # a layer saved before the argument existed
+    assert SoftSOM.from_config(config).precision == "fast"
+    for bad in ("exact", None, 2):
+        with pytest.raises(ValueError, match="precision must be one of"):
+            SoftSOM((2, 2), precision=bad)
 
 
 # --- input validation -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The numerical stress grid of tests.stress: no NaN/Inf and every error within its bound."""
+"""The numerical stress grid of tests.stress: no NaN/Inf and every error within its bound, for both paths."""
 
 import numpy as np
 import pytest
@@ -8,17 +8,19 @@ from experiments.checks import naive_soft_som
 from softsom.ops import soft_som
 from tests import stress
 
-SMALL_GRID = dict(betas=(1.0, 1e4), scales=(1e-3, 1.0, 1e3), dtypes=(np.float32,), cases=("random", "on node"))
+SMALL_GRID = dict(
+    betas=(1.0, 1e4), scales=(1e-3, 1.0, 1e3), dtypes=(np.float32,), cases=("random", "on node"), precisions=("fast",)
+)
 
 
 @pytest.fixture(scope="module")
 def grid():
-    """The full grid, evaluated once (about 10 s on two cores)."""
+    """The full grid, both paths, evaluated once (about 20 s on two cores)."""
     return stress.stress_grid()
 
 
 def describe(rows):
-    return [f"{r.dtype} {r.case} beta={r.beta:.0e} scale={r.scale:.0e}" for r in rows]
+    return [f"{r.precision} {r.dtype} {r.case} beta={r.beta:.0e} scale={r.scale:.0e}" for r in rows]
 
 
 def test_print_tables(grid):
@@ -27,9 +29,10 @@ def test_print_tables(grid):
 
 
 def test_grid_covers_every_cell(grid):
-    cells = {(r.dtype, r.case, r.beta, r.scale) for r in grid}
-    assert len(grid) == len(cells) == len(stress.BETAS) * len(stress.SCALES) * 2 * len(stress.CASES)
+    cells = {(r.precision, r.dtype, r.case, r.beta, r.scale) for r in grid}
+    assert len(grid) == len(cells) == len(stress.BETAS) * len(stress.SCALES) * 2 * 2 * len(stress.CASES)
     assert {r.dtype for r in grid} == {"float32", "float64"}
+    assert {r.precision for r in grid} == set(stress.PRECISIONS) == {"fast", "highest"}
 
 
 def test_no_nan_or_inf_anywhere(grid):
@@ -72,6 +75,23 @@ def test_bounds_are_the_ops_contract():
     # The float64 distance product's logit error, eps64 * beta * R, is the only growth.
     assert stress.forward_bound(np.float64, 1e6, 1e4) == pytest.approx(2**-51 + 2**-52 * 1e10)
     assert stress.gradient_bound(np.float32, 1e6, 1e4, natural_ratio=100) == pytest.approx(4e-6 + 2**-52 * 1e12)
+    # The fast path: the logit error is eps(dtype) * beta * kappa (its conditioning), not eps64 * beta * R.
+    assert stress.forward_bound(np.float32, 10.0, 1e9, "fast", kappa=3.0) == pytest.approx(2 * 2.0**-23 * (1 + 15))
+    assert stress.gradient_bound(np.float32, 10.0, 1e9, 2.0, "fast", kappa=3.0) == pytest.approx(1e-5 + 2.0**-23 * 60)
+    with pytest.raises(ValueError, match="precision"):
+        stress.forward_bound(np.float32, 1.0, 1.0, "exact")
+
+
+def test_conditioning_is_what_the_module_says():
+    """kappa = max over points of (R^2 + 2 R |p - mu|) / (d_1 + d_2)."""
+    embedding = np.array([[-1.0, 0.0], [1.0, 0.0]])  # R = 1, mu = 0
+    points = np.array([[0.0, 0.0], [0.0, 3.0], [1.0, 0.0]])
+    # (1 + 0) / 2, (1 + 6) / (2 sqrt(10)), (1 + 2) / (0 + 2)
+    assert stress.conditioning(points, embedding) == pytest.approx(1.5)
+    assert stress.conditioning(points, embedding[:1]) == 0.0  # one node: no logit differences
+    assert stress.conditioning(points[:0], embedding) == 0.0
+    # Far away it tends to R (here 1): the fast path's logit error is then eps * beta * R.
+    assert stress.conditioning(np.array([[0.0, 1e8]]), embedding) == pytest.approx(1.0, rel=1e-6)
 
 
 # --- the cases and the reference -----------------------------------------------------------
@@ -155,21 +175,36 @@ def table_rows(markdown, title):
 def test_format_has_a_row_per_beta_and_a_column_per_scale():
     rows = stress.stress_grid(**SMALL_GRID)
     text = stress.format_stress_tables(rows)
-    for title in ("float32: forward error", "float32: gradient error"):
+    for title in ("fast, float32: forward error", "fast, float32: gradient error"):
         body = table_rows(text, title)
         assert [line.split(" | ")[0] for line in body] == ["| 1e+00", "| 1e+04"]
         assert all(line.count(" | ") == len(SMALL_GRID["scales"]) for line in body)
-    header = text.split("**float32: forward error**")[1].split("\n\n")[1].splitlines()[0]
+    header = text.split("**fast, float32: forward error**")[1].split("\n\n")[1].splitlines()[0]
     assert header == "| β | scale 1e-03 | scale 1e+00 | scale 1e+03 |"
+    assert "(relative to the coords' range; bound 2 eps + eps·β·κ)" in text
     # The on-node kinks are counted in every gradient cell and listed.
-    assert all(line.count("(2 n/a)") == 3 for line in table_rows(text, "float32: gradient error"))
+    assert all(line.count("(2 n/a)") == 3 for line in table_rows(text, "fast, float32: gradient error"))
     assert table_rows(text, "Gradients not compared") == [
-        "| kink | float32 | on node | points | all |",
-        "| kink | float32 | on node | embedding | all |",
+        "| kink | fast | float32 | on node | points | all |",
+        "| kink | fast | float32 | on node | embedding | all |",
     ]
     summary = table_rows(text, "Summary")
-    assert len(summary) == 1 and summary[0].startswith("| float32 | 12 | 12 | 0 |")
+    assert len(summary) == 1 and summary[0].startswith("| fast | float32 | 12 | 12 | 0 |")
     assert summary[0].endswith("| 36 of 48 |")
+
+
+def test_both_paths_are_reported_from_one_reference():
+    """Each cell's reference is evaluated once and compared with both paths."""
+    small = dict(SMALL_GRID, precisions=stress.PRECISIONS, cases=("random",), betas=(1.0,))
+    rows = stress.stress_grid(**small)
+    assert [r.precision for r in rows] == ["fast"] * 3 + ["highest"] * 3
+    for fast, highest in zip(rows[:3], rows[3:]):
+        assert (fast.case, fast.beta, fast.scale) == (highest.case, highest.beta, highest.scale)
+        assert fast.reference_errors == highest.reference_errors
+    text = stress.format_stress_tables(rows)
+    assert "**highest, float32: forward error** (relative to the coords' range; bound 2 eps + eps64·β·R)" in text
+    with pytest.raises(ValueError, match="precision"):
+        stress.stress_grid(**dict(small, precisions=("exact",)))
 
 
 def test_main_prints_the_tables(monkeypatch, capsys):
@@ -220,16 +255,38 @@ def test_close_pair_far_from_the_mean_node(far, dtype):
     assert not failing, "; ".join(failing)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("far", [1.0, 400.0])
+def test_close_pair_on_the_fast_path_is_finite_and_within_its_bound(far, dtype):
+    """Where the fast path is weakest: its bound, eps beta kappa, is loose there (kappa ~ R^2 / 1e-4).
+
+    The pair's distances come from a product on data centred 0.28 (far = 1)
+    or 280 (far = 400) from them: the fast path cannot resolve a spacing of
+    1e-4 there, only the highest-precision path can (the test above). It
+    stays finite and within the bound that says so.
+    """
+    row = stress.evaluate_cell(*close_pair(far), 1e4, dtype, 1e-4, f"close pair, far = {far}", precision="fast")
+    assert row.nonfinite == 0
+    assert row.forward_error <= row.forward_bound
+    assert all(error <= bound for _, error, bound in row.compared())
+    if dtype == np.float32:
+        assert row.forward_bound > 1e-2  # the bound itself says: choose precision="highest" here
+
+
+@pytest.mark.parametrize("precision, tolerance", [("highest", 2e-5), ("fast", 1e-3)])
 @pytest.mark.parametrize("beta_times_spacing", [1.0, 10.0])
-def test_float32_gradients_on_a_dense_map_agree_with_float64(beta_times_spacing):
+def test_float32_gradients_on_a_dense_map_agree_with_float64(beta_times_spacing, precision, tolerance):
     """The contract in ops.py on a common map: a 20 x 20 grid on the unit square.
 
-    "On a dense 20 x 20 map ... to 2e-5" (same float32 inputs): many nodes
-    share the weight, and the float32 matrix products of the backward pass
-    and the cancelling beta sum set the error. Measured: points 4.7e-7 /
-    3.4e-6, embedding 1.9e-6 / 7.9e-6, beta 7.1e-6 / 5.1e-7 at beta *
-    spacing = 1 / 10 (before the nearest nodes were taken out of the
-    products: embedding up to 4.7e-6 / 1.2e-5, beta up to 2.4e-5).
+    Highest precision: "On a dense 20 x 20 map ... to 2e-5" (same float32
+    inputs): many nodes share the weight, and the float32 matrix products of
+    the backward pass and the cancelling beta sum set the error. Measured:
+    points 4.7e-7 / 3.4e-6, embedding 1.9e-6 / 7.9e-6, beta 7.1e-6 / 5.1e-7
+    at beta * spacing = 1 / 10 (before the nearest nodes were taken out of
+    the products: embedding up to 4.7e-6 / 1.2e-5, beta up to 2.4e-5). Fast
+    path, to 1e-3 (measured: up to 5.1e-5 / 8.1e-5 / 1.1e-4 for points /
+    embedding / beta at beta * spacing = 10): the float32 squared distances'
+    error divided by distances of the order of the spacing.
     """
     rng = np.random.default_rng(0)
     side = 20
@@ -243,26 +300,77 @@ def test_float32_gradients_on_a_dense_map_agree_with_float64(beta_times_spacing)
         args = [tf.constant(x.astype(dtype)) for x in (points, embedding, coords)] + [tf.constant(dtype(beta))]
         with tf.GradientTape() as tape:
             tape.watch(args)
-            loss = tf.reduce_sum(soft_som(*args) * upstream.astype(dtype))
+            path = precision if dtype == np.float32 else "highest"
+            loss = tf.reduce_sum(soft_som(*args, precision=path) * upstream.astype(dtype))
         grads[dtype] = [g.numpy().astype(np.float64) for g in tape.gradient(loss, args)]
     errors = {
         name: np.abs(g32 - g64).max() / np.abs(g64).max()
         for name, g32, g64 in zip(stress.ARGUMENTS, grads[np.float32], grads[np.float64])
     }
-    failing = [f"{name}: {errors[name]:.1e} > 2e-5" for name in ("points", "embedding", "beta") if errors[name] > 2e-5]
+    failing = [
+        f"{name}: {errors[name]:.1e} > {tolerance:.0e}"
+        for name in ("points", "embedding", "beta")
+        if errors[name] > tolerance
+    ]
     assert not failing, "; ".join(failing)
 
 
-def test_worst_ratios_are_the_worst_cell_over_cases(grid):
+@pytest.fixture(scope="module")
+def dense_errors():
+    """tests.stress.dense_map_errors for both paths at every beta * spacing."""
+    return {
+        (precision, bs): stress.dense_map_errors(bs, precision)
+        for precision in stress.PRECISIONS
+        for bs in stress.DENSE_BETA_TIMES_SPACING
+    }
+
+
+def test_dense_64d_map_meets_the_fast_paths_targets(dense_errors):
+    """Issue 13's targets for the default path on the dense 20 x 20 map in 64-d.
+
+    Forward within 1e-4 of the coords' range at every beta * spacing from 0.1
+    to 100 (measured: up to 3.3e-5), gradients within 1e-3 of their largest
+    entry, except the gradient with respect to beta at beta * spacing = 100
+    (nearly one-hot weights, where it is a small sum of exponentially small
+    terms): 1.1e-2 measured, held to 3e-2 here and stated in ops.py. The
+    highest-precision path stays within 1e-6 forward and 1e-5 for gradients.
+    """
+    for bs in stress.DENSE_BETA_TIMES_SPACING:
+        fast, highest = dense_errors["fast", bs], dense_errors["highest", bs]
+        assert fast["forward"] <= 1e-4, bs
+        for name in stress.ARGUMENTS:
+            limit = 3e-2 if (name, bs) == ("beta", 100.0) else 1e-3
+            assert fast[name] <= limit, (bs, name, fast[name])
+        assert highest["forward"] <= 1e-6
+        assert max(highest[name] for name in stress.ARGUMENTS) <= 1e-5, bs
+    assert dense_errors["fast", 100.0]["beta"] > 1e-3  # the miss is real: update ops.py if it goes away
+
+
+def test_dense_map_is_dense():
+    points, embedding, coords, spacing = stress.dense_map()
+    assert points.shape == (1000, 64) and embedding.shape == (400, 64) and coords.shape == (400, 2)
+    assert points.dtype == embedding.dtype == np.float32
+    assert 10 < stress.conditioning(points, embedding) < 40  # extent over spacing: many nodes close together
+    with pytest.raises(ValueError, match="precision"):
+        stress.dense_map_errors(1.0, "exact")
+
+
+@pytest.mark.parametrize("precision", stress.PRECISIONS)
+def test_worst_ratios_are_the_worst_cell_over_cases(grid, precision):
     for dtype in ("float32", "float64"):
-        forward = stress.worst_ratios(grid, dtype, "forward")
+        forward = stress.worst_ratios(grid, dtype, "forward", precision)
         assert forward.shape == (len(stress.BETAS), len(stress.SCALES))
         expected = max(
             r.forward_error / r.forward_bound
             for r in grid
-            if r.dtype == dtype and r.beta == stress.BETAS[-1] and r.scale == stress.SCALES[0]
+            if r.dtype == dtype
+            and r.precision == precision
+            and r.beta == stress.BETAS[-1]
+            and r.scale == stress.SCALES[0]
         )
         assert forward[-1, 0] == expected
-        assert 0 < stress.worst_ratios(grid, dtype, "gradient").max() <= 1
+        assert 0 < stress.worst_ratios(grid, dtype, "gradient", precision).max() <= 1
     with pytest.raises(ValueError, match="kind"):
         stress.worst_ratios(grid, "float32", "backward")
+    with pytest.raises(ValueError, match="precision"):
+        stress.worst_ratios(grid, "float32", "forward", "exact")

@@ -56,15 +56,21 @@ def tf_winners(x, embedding):
     return tf.argmin(squared, axis=1)
 
 
-def tf_neighbourhood_sums(x, embedding, coords, sigma, gaussian):
+def tf_neighbourhood_sums(x, embedding, coords, sigma, gaussian, keep=None, sum_dtype=None):
     """The sums the mini-batch Kohonen rule needs from the inputs ``x`` [B, n].
 
     With ``h_bv = h(d(w_b, v), sigma)`` for the winner ``w_b`` of input b:
     ``sum_b h_bv x_b`` [K, n] and ``sum_b h_bv`` [K]. Sums rather than means,
     so that the sums of the shards of a batch (one per replica) add up to
-    those of the whole batch.
+    those of the whole batch. ``keep`` [B] (bool), if given, leaves out the
+    rows where it is False (their ``x`` must be finite, e.g. zeroed). The
+    sums are accumulated in ``sum_dtype`` (default: the dtype of ``x``).
     """
     h = tf_neighbourhood(tf_hops(coords, tf_winners(x, embedding)), sigma, gaussian)  # [B, K]
+    if keep is not None:
+        h = tf.where(keep[:, None], h, tf.zeros_like(h))
+    if sum_dtype is not None:
+        h, x = tf.cast(h, sum_dtype), tf.cast(x, sum_dtype)
     return tf.matmul(h, x, transpose_a=True), tf.reduce_sum(h, axis=0)
 
 

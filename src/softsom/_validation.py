@@ -14,7 +14,12 @@ __all__ = [
     "check_non_negative_number",
     "rng_from_seed",
     "check_pair",
+    "as_real_array",
+    "FLOAT32",
 ]
+
+# The computation dtype of the Kohonen rules and of the layer by default.
+FLOAT32 = np.finfo(np.float32)
 
 
 def is_int(value):
@@ -51,8 +56,10 @@ def rng_from_seed(name, seed):
 
     NumPy's own errors (a TypeError from ``SeedSequence`` for ``"abc"`` or
     ``1.5``, "expected non-negative integer" for ``-1``) do not say which
-    argument was wrong.
+    argument was wrong. A bool is not a seed (NumPy would take ``True`` as 1).
     """
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"{name} must be None, a non-negative int or a numpy Generator; got the bool {seed!r}")
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError) as err:
@@ -61,14 +68,52 @@ def rng_from_seed(name, seed):
         ) from None
 
 
-def check_pair(name, value, upper=None):
-    """Validate a (start, end) schedule of positive floats."""
+def check_pair(name, value, upper=None, lower=None):
+    """Validate a (start, end) schedule of positive floats.
+
+    Both values must lie in ``[lower, upper]`` (default: positive and at most
+    float32's largest value, the schedules' computation dtype), so that
+    neither rounds to 0 or infinity there. Strings, bools and anything that
+    is not two real numbers are rejected.
+    """
     try:
-        start, end = (float(v) for v in value)
+        if isinstance(value, (str, bytes)) or any(isinstance(v, (bool, np.bool_, str, bytes)) for v in value):
+            raise TypeError
+        start, end = (_real(v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a (start, end) pair of floats; got {value!r}") from None
+    top = float(FLOAT32.max) if upper is None else upper
     for v in (start, end):
-        if not np.isfinite(v) or v <= 0 or (upper is not None and v > upper):
-            bound = f"in (0, {upper}]" if upper is not None else "positive and finite"
-            raise ValueError(f"{name} values must be {bound}; got {value!r}")
+        if not np.isfinite(v) or v <= 0 or v > top or (lower is not None and v < lower):
+            low = "(0" if lower is None else f"[{lower:.3g}"
+            raise ValueError(f"{name} values must be in {low}, {top:.3g}]; got {value!r}")
     return start, end
+
+
+def _real(value):
+    """``value`` as a float if it is a real number (NumPy scalars included), else TypeError."""
+    if not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError
+    return float(value)
+
+
+def as_real_array(name, value, dtype=np.float64):
+    """``value`` as an array of real numbers in ``dtype``, or a ValueError naming ``name``.
+
+    Ragged nested lists, strings (even of digits), bytes, objects, complex
+    numbers and bools are rejected with a message that names ``name``,
+    where NumPy would raise an anonymous error, parse strings, or drop an
+    imaginary part with a mere warning.
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{name} must be an array of real numbers; got a value NumPy cannot read as one ({err})"
+        ) from None
+    if array.dtype.kind not in "iuf":
+        kind = {"b": "bools", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "objects"}.get(
+            array.dtype.kind, f"dtype {array.dtype}"
+        )
+        raise ValueError(f"{name} must be an array of real numbers; got {kind} (dtype {array.dtype})")
+    return array.astype(dtype)

@@ -34,6 +34,9 @@ per epoch; the batch modes split their work across the replicas of a
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -47,7 +50,7 @@ from ._kohonen_tf import (
     tf_neighbourhood_sums,
     tf_winners,
 )
-from ._validation import check_pair, check_positive_int, rng_from_seed
+from ._validation import FLOAT32, as_real_array, check_pair, check_positive_int, rng_from_seed
 from .grid import Grid
 
 __all__ = ["KohonenSOM", "neighbourhood", "decay"]
@@ -63,6 +66,9 @@ MODES = ("online", "batch")
 # blurs it (quantization error).
 BATCH_EPOCHS = 20
 BATCH_SIGMA_END = 0.7
+# The smallest radius: sigma**2 (the Gaussian neighbourhood's denominator)
+# stays a normal float32 number.
+SMALLEST_SIGMA = 1e-18
 
 
 def neighbourhood(distance, sigma, kind="exponential"):
@@ -92,50 +98,136 @@ def decay(start, end, t, horizon):
     return start * (end / start) ** fraction
 
 
-def _check_data(X, n_features=None, allow_empty=False):
-    """Return ``X`` as a finite float64 array of shape (N, n), N >= 1 unless ``allow_empty``."""
-    X = np.asarray(X)
-    # Only real numbers: NumPy would silently parse strings of digits, and drop
-    # the imaginary part of complex data with a mere warning.
-    if X.dtype.kind not in "iuf":
-        raise ValueError(f"X must be a 2-D array of real numbers; got dtype {X.dtype}")
-    X = X.astype(np.float64)
+def _largest_value(n_features):
+    """The largest magnitude of a value that training accepts, for data of ``n_features`` features.
+
+    The training loops compute squared distances in float32:
+    ``sqrt(float32 max / (16 n))`` keeps every squared distance between
+    samples and nodes (and the winner products) at most a quarter of
+    float32's largest value, for about 2.7e18 at n = 3. Larger data would
+    overflow to infinity there; rescale them first.
+    """
+    return float(np.sqrt(FLOAT32.max / (16 * n_features)))
+
+
+def _check_range(name, values, n_features):
+    """Reject values too large for the float32 training loops (see :func:`_largest_value`)."""
+    limit = _largest_value(n_features)
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    if largest > limit:
+        raise ValueError(
+            f"{name} values must be at most {limit:.3g} in magnitude for {n_features} features, so that squared "
+            f"distances fit float32 (the training's dtype); got {largest:.3g}: rescale the data"
+        )
+
+
+def _check_data(X, n_features=None, allow_empty=False, training=False, drop_non_finite=False):
+    """Return ``X`` as a finite float64 array of shape (N, n), N >= 1 unless ``allow_empty``.
+
+    ``training``: also within :func:`_largest_value`. ``drop_non_finite``:
+    rows holding NaN or infinity are left out instead of rejected; returns
+    ``(X, number of rows left out)`` (X may then be empty).
+    """
+    # Only real numbers: NumPy would silently parse strings of digits, drop the
+    # imaginary part of complex data with a mere warning, and reject ragged
+    # lists with a message that names no argument.
+    X = as_real_array("X", X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (samples, features); got shape {X.shape}")
     if (X.shape[0] == 0 and not allow_empty) or X.shape[1] == 0:
         raise ValueError(f"X must hold at least one sample and one feature; got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinity")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features, but the map was fitted with {n_features}")
-    return X
+    finite = np.all(np.isfinite(X), axis=1)
+    skipped = int(len(X) - finite.sum())
+    if skipped and not drop_non_finite:
+        raise ValueError("X contains NaN or infinity")
+    if skipped:
+        X = X[finite]
+    if training:
+        _check_range("X", X, X.shape[1])
+    return (X, skipped) if drop_non_finite else X
 
 
 # --- the training loops --------------------------------------------------------
 
 
 # Plain graph code, no AutoGraph: with AutoGraph's conversion XLA recompiles the
-# loop for every new `samples` content, not just for new shapes.
-# The loop keeps the embedding transposed, [n, K]: each step's distance sum then
-# runs along the major axis, vectorised across nodes, and XLA adds the terms in
-# the same order as along rows, so the pass is faster than with [K, n] rows and
-# its results are bit-identical. The schedules are computed for all steps at once.
+# loop for every new `samples` content, not just for new shapes. The schedules
+# are computed for all steps at once.
+#
+# Each step costs one pass over the [K, n] map for the winner and one for the
+# update. For n > PRODUCT_WINNERS_ABOVE the winner minimises ||l_v||^2 - 2 x . l_v
+# (||x||^2 is common to all nodes), whose products x . l_v are one
+# matrix-vector product, and the squared norms ||l_v||^2 are carried from step
+# to step instead of summed again, by the exact identity for l' = l + a (x - l),
+# a = eta h:
+#
+#     ||l'||^2 = (1 - a)^2 ||l||^2 + 2 a (1 - a) x . l + a^2 ||x||^2
+#
+# (1.5 times faster per step than summing squared differences at n = 64). The
+# recursion contracts the rounding of a node's norm by (1 - a)^2 whenever the
+# node moves and adds none while it does not, so it stays within a few ulps
+# (exact norms at the start of every pass). Data and map are centred on the
+# data's mean, so that the products see the data's spread, not their offset;
+# winners can differ from those of the squared differences only between nodes
+# tied to the products' rounding, about eps32 (|x| + |l|)^2 centred. For
+# smaller n the squared differences are summed (the map kept transposed,
+# [n, K], so that the sum runs vectorised across nodes), which is faster there.
+# Up to HOP_MATRIX_NODES nodes, the graph distances from the winner are a row
+# of the [K, K] hop matrix, computed once per pass.
+PRODUCT_WINNERS_ABOVE = 4
+HOP_MATRIX_NODES = 1024
+
+
 @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
 def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, gaussian):
     """Show ``samples`` to the map one at a time; return the new embedding."""
     t = t0 + tf.cast(tf.range(tf.shape(samples)[0]), tf.float64)
     rates = tf_decay(rate, t, horizon, embedding.dtype)
     radii = tf_decay(radius, t, horizon, embedding.dtype)
+    n, nodes_count = samples.shape[1], embedding.shape[0]
+    if nodes_count is not None and nodes_count <= HOP_MATRIX_NODES:
+        hop_matrix = tf_hops(coords, tf.range(nodes_count))
+    else:
+        hop_matrix = None
 
-    def step(i, nodes):
-        x = tf.gather(samples, i)[:, None]
-        winner = tf.argmin(tf.reduce_sum(tf.square(nodes - x), axis=0))
-        hops = tf.reduce_sum(tf.abs(coords - tf.gather(coords, winner)), axis=1)
-        h = tf_neighbourhood(hops, tf.gather(radii, i), gaussian)
-        return i + 1, nodes + tf.gather(rates, i) * h * (x - nodes)
+    def neighbourhood(i, winner):
+        if hop_matrix is not None:
+            hops = tf.gather(hop_matrix, winner)
+        else:
+            hops = tf.reduce_sum(tf.abs(coords - tf.gather(coords, winner)), axis=1)
+        return tf.gather(rates, i) * tf_neighbourhood(hops, tf.gather(radii, i), gaussian)
 
-    _, nodes = tf.while_loop(lambda i, _: i < tf.shape(samples)[0], step, (tf.constant(0), tf.transpose(embedding)))
-    return tf.transpose(nodes)
+    def more(i, *_):
+        return i < tf.shape(samples)[0]
+
+    if n is not None and n <= PRODUCT_WINNERS_ABOVE:
+
+        def difference_step(i, nodes):
+            x = tf.gather(samples, i)[:, None]
+            winner = tf.argmin(tf.reduce_sum(tf.square(nodes - x), axis=0))
+            return i + 1, nodes + neighbourhood(i, winner) * (x - nodes)
+
+        _, nodes = tf.while_loop(more, difference_step, (tf.constant(0), tf.transpose(embedding)))
+        return tf.transpose(nodes)
+
+    offset = tf.reduce_mean(samples, axis=0)
+    samples = samples - offset
+    squared_samples = tf.reduce_sum(samples * samples, axis=1)
+
+    def product_step(i, nodes, squared_norms):
+        x = tf.gather(samples, i)
+        products = tf.linalg.matvec(nodes, x)
+        a = neighbourhood(i, tf.argmin(squared_norms - 2.0 * products))
+        keep = 1.0 - a
+        squared_norms = keep * keep * squared_norms + 2.0 * a * keep * products + a * a * tf.gather(squared_samples, i)
+        return i + 1, nodes + a[:, None] * (x - nodes), squared_norms
+
+    start = embedding - offset
+    _, nodes, _ = tf.while_loop(more, product_step, (tf.constant(0), start, tf.reduce_sum(start * start, axis=1)))
+    # Added as a difference: nodes the pass left alone keep their position exactly.
+    return embedding + (nodes - start)
 
 
 def _winner_sums(x, embedding):
@@ -235,11 +327,13 @@ class KohonenSOM:
         :class:`~softsom.SoftSOM`, one update per ``batch_size`` samples
         (the last mini-batch of an epoch may be smaller).
     learning_rate : (float, float), default (0.5, 0.01)
-        Start and end of the learning rate eta, each in (0, 1]. Not used by
+        Start and end of the learning rate eta, each in [1.2e-38, 1] (a rate
+        below float32's smallest normal number would round to 0). Not used by
         the batch map (``batch_size=None``), which moves every node all the
         way to its weighted mean.
     sigma : (float, float) or None, default None
-        Start and end of the neighbourhood radius, in graph-distance units.
+        Start and end of the neighbourhood radius, in graph-distance units,
+        each in [1e-18, 3.4e38] (``sigma**2`` must fit float32).
         None means ``(max(1, max(grid.shape) / 4), 0.5)``, and for the batch
         map ``(max(1, max(grid.shape) / 2), 0.7)``: the batch map takes fewer,
         larger steps, which need a wider radius to unfold the map, and it
@@ -265,7 +359,8 @@ class KohonenSOM:
         (``tf.distribute.get_strategy()``; outside any scope, the current
         device). The online rule is sequential and runs on one device.
     random_state : int, numpy Generator or None
-        Seeds the initialisation and the order in which samples are shown.
+        Seeds the initialisation and the order in which samples are shown
+        (a bool is not a seed).
 
     Attributes
     ----------
@@ -274,6 +369,8 @@ class KohonenSOM:
     n_samples_seen_ : int
         Samples shown so far (a batch-map epoch shows every sample once); the
         ``t`` of the schedules.
+    n_samples_skipped_ : int
+        Rows :meth:`partial_fit` left out because they held NaN or infinity.
     n_features_in_ : int
     decay_samples_ : int
         The resolved schedule horizon.
@@ -325,11 +422,13 @@ class KohonenSOM:
     are added up across replicas (an all-reduce), and every replica applies
     the same update to the mirrored embedding. So the result is the
     single-device one up to the order of the float32 additions (as checked
-    with ``MirroredStrategy`` over two logical CPUs). Across machines the
-    same code path should run under ``MultiWorkerMirroredStrategy`` (each
-    worker started with its ``TF_CONFIG``, calling :meth:`fit` in the
-    strategy's scope with the same ``X`` and ``random_state``, as replica
-    ids are global), but that has not been tried on several machines.
+    with ``MirroredStrategy`` over two logical CPUs). Across processes or
+    machines the same code runs under ``MultiWorkerMirroredStrategy``: every
+    worker, started with its ``TF_CONFIG``, calls :meth:`fit` with the
+    strategy (or in its scope) and the same ``X`` and ``random_state``;
+    replica ids are global, so each replica takes its own shard, and every
+    worker ends with the same embedding and ``n_samples_seen_`` (tested with
+    two worker processes on one machine; see :mod:`softsom.distribute`).
     """
 
     def __init__(
@@ -367,7 +466,10 @@ class KohonenSOM:
         Parameters
         ----------
         X : array_like of shape (N, n)
-            Training data: N >= 1 samples of n >= 1 finite real features.
+            Training data: N >= 1 samples of n >= 1 finite real features, each
+            at most ``sqrt(3.4e38 / (16 n))`` in magnitude (about 2.7e18 for
+            n = 3), as training computes squared distances in float32. Ragged
+            lists, strings, bools, objects and complex numbers are rejected.
         epochs : int or None, default None
             None means 1 for ``mode="online"`` and ``BATCH_EPOCHS`` (20) for
             ``mode="batch"``.
@@ -375,10 +477,18 @@ class KohonenSOM:
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Naming the argument or setting, for bad data, ``epochs`` or
+            constructor settings. Every check runs before anything changes:
+            a call that raises leaves the map as it was (a fitted map keeps
+            its embedding, grid, schedules and random state).
         """
         if epochs is not None:
             epochs = check_positive_int("epochs", epochs)
-        X = _check_data(X)
+        X = _check_data(X, training=True)
         self._check_mode()
         if epochs is None:
             epochs = BATCH_EPOCHS if self.mode == "batch" else 1
@@ -386,46 +496,101 @@ class KohonenSOM:
             horizon = max(epochs - 1, 1) * len(X)
         else:
             horizon = epochs * len(X)
-        self._setup(X, default_horizon=horizon)
-        self._train(X, epochs)
+        with self._all_or_nothing():
+            self._setup(X, default_horizon=horizon)
+            self._train(X, epochs)
         return self
 
     def initialize(self, X):
         """Embed the grid into input space from ``X`` without training.
 
         This is the first step of :meth:`fit`; it also restarts the random
-        number generator from ``random_state``.
+        number generator from ``random_state``. ``X`` as for :meth:`fit`; a
+        call that raises changes nothing.
 
         Returns
         -------
         self
         """
-        self._setup(_check_data(X), default_horizon=None)
+        X = _check_data(X, training=True)
+        with self._all_or_nothing():
+            self._setup(X, default_horizon=None)
         return self
 
     def partial_fit(self, X):
         """One pass over ``X`` continuing training (one epoch of the batch map).
 
         The first call initialises the map from ``X``. The schedules continue
-        from ``n_samples_seen_``, so ``decay_samples`` must be set.
+        from ``n_samples_seen_`` over ``decay_samples`` samples, which must
+        be set (or resolved by an earlier :meth:`fit`; a ``decay_samples``
+        set since then takes over).
+
+        Rows of ``X`` holding NaN or infinity never reach the embedding: they
+        are left out, not counted in ``n_samples_seen_``, added to
+        ``n_samples_skipped_``, and a ``RuntimeWarning`` says how many
+        (:meth:`fit` rejects such data instead). Every check runs before
+        anything changes: a call that raises leaves the map as it was.
 
         Returns
         -------
         self
         """
-        if not hasattr(self, "embedding_"):
-            self.initialize(X)
-        if self.decay_samples_ is None:
+        fitted = hasattr(self, "embedding_")
+        X, skipped = _check_data(X, self.n_features_in_ if fitted else None, training=True, drop_non_finite=True)
+        self._check_mode()
+        self._check_neighbourhood()
+        if self.decay_samples is not None:
+            horizon = check_positive_int("decay_samples", self.decay_samples)
+        elif fitted and self.decay_samples_ is not None:
+            horizon = self.decay_samples_
+        else:
             raise ValueError(
                 "decay_samples must be set to use partial_fit: it is the number of "
                 "samples over which the learning rate and radius decay"
             )
-        self._train(_check_data(X, self.n_features_in_), epochs=1)
+        if len(X) == 0 and not fitted:
+            raise ValueError("X has no row without NaN or infinity to initialise the map from")
+        with self._all_or_nothing():
+            if not fitted:
+                self._setup(X, default_horizon=horizon)
+            self.decay_samples_ = horizon
+            if len(X):
+                self._train(X, epochs=1)
+            self.n_samples_skipped_ = getattr(self, "n_samples_skipped_", 0) + skipped
+        if skipped:
+            warnings.warn(
+                f"partial_fit left out {skipped} row(s) of X holding NaN or infinity "
+                f"({self.n_samples_skipped_} so far, see n_samples_skipped_)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self):
+        """Restore every attribute, and the random generators' states, if the block raises."""
+        saved = dict(self.__dict__)
+        generators = [
+            (rng, rng.bit_generator.state)
+            for rng in {id(g): g for g in (saved.get("_rng"), self.random_state)}.values()
+            if isinstance(rng, np.random.Generator)
+        ]
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            for rng, state in generators:
+                rng.bit_generator.state = state
+            raise
+
+    def _check_neighbourhood(self):
+        if not isinstance(self.neighbourhood, str) or self.neighbourhood not in NEIGHBOURHOODS:
+            raise ValueError(f"neighbourhood must be one of {NEIGHBOURHOODS}; got {self.neighbourhood!r}")
 
     def _check_mode(self):
         """Validate ``mode``, ``batch_size`` and ``strategy``."""
-        if self.mode not in MODES:
+        if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {self.mode!r}")
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size)
@@ -441,40 +606,50 @@ class KohonenSOM:
         return self.mode == "batch" and self.batch_size is None
 
     def _setup(self, X, default_horizon):
+        """Validate every setting, and only then reset the map's state from ``X``."""
         self._check_mode()
-        self.grid_ = self.grid if isinstance(self.grid, Grid) else Grid(self.grid)
-        self.learning_rate_ = check_pair("learning_rate", self.learning_rate, upper=1.0)
-        if self._is_batch_map():
-            default_sigma = (max(1.0, max(self.grid_.shape) / 2), BATCH_SIGMA_END)
+        grid = self.grid if isinstance(self.grid, Grid) else Grid(self.grid)
+        learning_rate = check_pair("learning_rate", self.learning_rate, upper=1.0, lower=float(FLOAT32.tiny))
+        if self.mode == "batch" and self.batch_size is None:
+            default_sigma = (max(1.0, max(grid.shape) / 2), BATCH_SIGMA_END)
         else:
-            default_sigma = (max(1.0, max(self.grid_.shape) / 4), 0.5)
-        self.sigma_ = check_pair("sigma", default_sigma if self.sigma is None else self.sigma)
-        if self.neighbourhood not in NEIGHBOURHOODS:
-            raise ValueError(f"neighbourhood must be one of {NEIGHBOURHOODS}; got {self.neighbourhood!r}")
+            default_sigma = (max(1.0, max(grid.shape) / 4), 0.5)
+        sigma = check_pair("sigma", default_sigma if self.sigma is None else self.sigma, lower=SMALLEST_SIGMA)
+        self._check_neighbourhood()
         if self.decay_samples is not None:
             default_horizon = check_positive_int("decay_samples", self.decay_samples)
-        self.decay_samples_ = default_horizon
-        self._rng = rng_from_seed("random_state", self.random_state)
+        rng = rng_from_seed("random_state", self.random_state)
+        init = self._check_init(grid.size, X.shape[1])
+        self.grid_, self.learning_rate_, self.sigma_, self.decay_samples_ = grid, learning_rate, sigma, default_horizon
+        self._rng = rng
         self.n_features_in_ = X.shape[1]
-        self.embedding_ = self._initial_embedding(X).astype(np.float32)
+        self.embedding_ = self._initial_embedding(X, init).astype(np.float32)
         self.n_samples_seen_ = 0
+        self.n_samples_skipped_ = 0
 
-    def _initial_embedding(self, X):
-        K, n = self.grid_.size, X.shape[1]
+    def _check_init(self, K, n):
+        """``init`` validated: one of INITS, or a finite real (K, n) array (returned as float64)."""
         if isinstance(self.init, str):
             if self.init not in INITS:
                 raise ValueError(f"init must be one of {INITS} or an array; got {self.init!r}")
-            if self.init == "uniform":
-                return self._rng.uniform(X.min(axis=0), X.max(axis=0), size=(K, n))
-            if self.init == "sample":
-                return X[self._rng.choice(len(X), size=K, replace=len(X) < K)]
-            return self._pca_embedding(X)
-        init = np.asarray(self.init, dtype=np.float64)
+            return self.init
+        init = as_real_array("init", self.init)
         if init.shape != (K, n):
             raise ValueError(f"init array must have shape (K, n) = {(K, n)}; got {init.shape}")
         if not np.all(np.isfinite(init)):
             raise ValueError("init array contains NaN or infinity")
+        _check_range("init", init, n)
         return init.copy()
+
+    def _initial_embedding(self, X, init):
+        K, n = self.grid_.size, X.shape[1]
+        if isinstance(init, np.ndarray):
+            return init
+        if init == "uniform":
+            return self._rng.uniform(X.min(axis=0), X.max(axis=0), size=(K, n))
+        if init == "sample":
+            return X[self._rng.choice(len(X), size=K, replace=len(X) < K)]
+        return self._pca_embedding(X)
 
     def _pca_embedding(self, X):
         """Spread the grid over the plane of the leading principal components.
@@ -503,7 +678,7 @@ class KohonenSOM:
         order = self._rng.permutation(len(X))
         embedding = _online_pass(
             tf.constant(self.embedding_),
-            tf.constant(X[order], dtype=tf.float32),
+            tf.constant(X[order].astype(np.float32)),  # NumPy's cast: twice as fast as the constant's
             tf.constant(self.grid_.coords),
             tf.constant(float(self.n_samples_seen_), tf.float64),
             tf.constant(float(self.decay_samples_), tf.float64),
@@ -563,10 +738,16 @@ class KohonenSOM:
 
     # -- schedules ---------------------------------------------------------
     def schedule(self, t):
-        """Learning rate and radius after ``t`` samples: ``(eta(t), sigma(t))``."""
+        """Learning rate and radius after ``t`` samples: ``(eta(t), sigma(t))``.
+
+        ``t``: a number of samples, or an array of them, each finite and >= 0.
+        """
         self._check_fitted()
         if self.decay_samples_ is None:
             raise ValueError("no schedule yet: set decay_samples or call fit(X)")
+        t = as_real_array("t", t)
+        if not np.all(np.isfinite(t)) or np.any(t < 0):
+            raise ValueError(f"t must be a finite number of samples >= 0 (or an array of them); got {t!r}")
         return (
             decay(*self.learning_rate_, t, self.decay_samples_),
             decay(*self.sigma_, t, self.decay_samples_),

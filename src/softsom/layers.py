@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ._kohonen_tf import NEIGHBOURHOODS, sum_over_replicas, tf_decay, tf_kohonen_increment, tf_neighbourhood_sums
-from ._validation import check_pair, check_positive_int, check_positive_number
+from ._validation import FLOAT32, check_pair, check_positive_int, check_positive_number
 from .grid import Grid
-from .ops import soft_som
+from .ops import PRECISIONS, soft_som
 
 __all__ = ["SoftSOM"]
 
 EMBEDDING_UPDATES = ("kohonen", "backprop", "frozen")
+# The smallest Kohonen radius: sigma**2 (the Gaussian neighbourhood's
+# denominator) stays a normal float32 number.
+SMALLEST_SIGMA = 1e-18
 
 
 @keras.saving.register_keras_serializable(package="softsom")
@@ -36,41 +40,96 @@ class SoftSOM(keras.layers.Layer):
         nearest node, and ``l_v += eta(t)/B * sum_b h(d(w_b, v), sigma(t)) (x_b - l_v)``,
         the mean of the online updates of the batch. ``eta`` and ``sigma``
         decay geometrically with the number ``t`` of inputs seen, over
-        ``decay_samples``. Never updated at inference.
+        ``decay_samples``. Never updated at inference, nor while the layer's
+        ``trainable`` is False (as for ``BatchNormalization``'s statistics;
+        like any change of ``trainable``, it takes effect when the training
+        step is traced again, e.g. after ``Model.compile``).
     ``"backprop"``
         The embedding is a trainable weight, moved by the optimizer (an
         extension beyond the paper).
     ``"frozen"``
         Fixed, e.g. a map fitted beforehand: see :meth:`from_kohonen`.
 
-    All three modes train under a :mod:`tf.distribute` strategy (``Model.fit``
-    in ``strategy.scope()``). In ``"kohonen"`` mode each replica sees its shard
-    of the global batch; the update's per-node sums and the input count are
-    summed over the replicas (an all-reduce) before the step, so every replica
-    applies the update of the whole global batch, the embedding stays the same
-    on all of them, and ``samples_seen`` counts the inputs of all replicas.
-    The result matches training on one device, up to the order of the float32
-    additions (checked with ``MirroredStrategy`` over two logical CPUs, for
-    all three modes). Across machines, ``MultiWorkerMirroredStrategy`` (one
-    ``TF_CONFIG`` per worker) goes through the same all-reduce, but that has
-    not been tried on several machines.
+    **The Kohonen update's arithmetic.** The update runs in the embedding's
+    variable dtype (float32, also under the ``mixed_float16`` and
+    ``mixed_bfloat16`` policies: the embedding is created with
+    ``autocast=False``, as ``BatchNormalization`` creates its statistics),
+    whatever dtype the inputs arrive in: the inputs are cast to it (at least
+    float32), the winners are found in it, the neighbourhood sums are
+    accumulated in float64 and the step is applied in the variable dtype.
+    ``samples_seen`` counts in int64, exactly. One step agrees with a float64
+    evaluation of the rule on the same inputs to 1e-3 of the step for batches
+    of 1 to 100 000 inputs and more (tested).
+
+    **Non-finite inputs.** An input row (one vector of ``n`` values) holding
+    NaN or infinity, or a value beyond the range :mod:`softsom.ops`
+    guarantees (squared distances that would overflow: about 4.6e18 /
+    sqrt(n) in float32), never reaches the embedding: the update leaves it out
+    (the other rows of the batch still count), ``samples_seen`` does not
+    count it, and the layer's metric ``skipped_inputs`` (a
+    ``keras.metrics.Sum`` named ``"<layer name>_skipped_inputs"``, shown in
+    ``Model.fit``'s logs and reset with the other metrics every epoch) adds
+    it up. Its output is what :func:`soft_som` gives for it: NaN in that
+    row's output (or a ``ValueError`` when the values are known when the
+    layer is called eagerly).
+
+    **Distribution.** All three modes train under a :mod:`tf.distribute`
+    strategy: ``Model.fit`` in the scope of a ``MirroredStrategy`` (one
+    machine), and, across machines or processes,
+    ``MultiWorkerMirroredStrategy`` with a custom training loop
+    (:func:`softsom.distribute.train`; under Keras 3, ``Model.fit`` fails with
+    that strategy, keras-team/keras#20585). In ``"kohonen"`` mode each replica
+    sees its shard of the global batch; the update's per-node sums and the
+    input count are summed over all replicas of all workers (an all-reduce)
+    before the step, so every replica applies the update of the whole global
+    batch, the embedding stays identical on all of them, and ``samples_seen``
+    counts the inputs of all replicas. The result matches training on one
+    device on the same global batches, up to the order of the additions
+    (tested with ``MirroredStrategy`` over two logical CPUs and with two
+    ``MultiWorkerMirroredStrategy`` workers on one machine, for all three
+    modes).
 
     Parameters
     ----------
     grid_shape : tuple of int
         Shape of the grid (see :class:`~softsom.Grid`).
     beta : float, default 1.0
-        Inverse temperature, positive.
+        Inverse temperature: positive, and within the range of the
+        computation dtype (float32 unless the layer's dtype is float64), so
+        that it rounds neither to 0 nor to infinity there.
     embedding_update : {"kohonen", "backprop", "frozen"}, default "kohonen"
     learning_rate : (float, float), default (0.1, 0.01)
-        Start and end of the Kohonen learning rate, each in (0, 1].
+        Start and end of the Kohonen learning rate, each in [1.2e-38, 1]
+        (float32's smallest normal number: a smaller rate would round to 0).
     sigma : (float, float) or None
-        Start and end of the Kohonen radius in graph-distance units; None
-        means ``(max(1, max(grid_shape) / 4), 0.5)`` as in :class:`~softsom.KohonenSOM`.
+        Start and end of the Kohonen radius in graph-distance units, each in
+        [1e-18, 3.4e38] (so that ``sigma**2`` fits float32); None means
+        ``(max(1, max(grid_shape) / 4), 0.5)`` as in :class:`~softsom.KohonenSOM`.
     neighbourhood : {"exponential", "gaussian"}, default "exponential"
     decay_samples : int, default 100_000
-        Inputs over which the Kohonen schedules decay.
+        Inputs over which the Kohonen schedules decay, at most ``2**63 - 1``.
     embedding_initializer : keras initializer, default ``RandomUniform(-1, 1)``
+    precision : {"fast", "highest"}, default "fast"
+        The path of :func:`~softsom.soft_som` the layer calls: ``"fast"``
+        computes in the layer's computation dtype (no float64, for GPUs and
+        TPUs), ``"highest"`` forms the distance differences in float64 (see
+        :func:`~softsom.soft_som` for the accuracy of each). Saved by
+        ``get_config``.
+
+    Raises
+    ------
+    ValueError
+        From the constructor, naming the argument, for any argument out of
+        its range. When called, for inputs that are not a dense floating-point
+        tensor of rank >= 1 (ragged, sparse, string, integer or object
+        inputs, or ragged nested lists), and for an input width other than the
+        embedding's ``n`` when the width is known when the call is traced.
+    tf.errors.InvalidArgumentError
+        At run time, for an input width only known then (a ``tf.function``
+        with an unknown last dimension), before anything is updated: a
+        failing call changes neither the embedding nor ``samples_seen``.
+        (Under XLA, ``jit_compile=True``, every shape is known when the step
+        is compiled, so the ``ValueError`` applies instead.)
     """
 
     def __init__(
@@ -83,24 +142,47 @@ class SoftSOM(keras.layers.Layer):
         neighbourhood="exponential",
         decay_samples=100_000,
         embedding_initializer=None,
+        precision="fast",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.grid = Grid(grid_shape)
-        if embedding_update not in EMBEDDING_UPDATES:
+        if not isinstance(precision, str) or precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+        self.precision = precision
+        if not isinstance(embedding_update, str) or embedding_update not in EMBEDDING_UPDATES:
             raise ValueError(f"embedding_update must be one of {EMBEDDING_UPDATES}; got {embedding_update!r}")
-        if neighbourhood not in NEIGHBOURHOODS:
+        if not isinstance(neighbourhood, str) or neighbourhood not in NEIGHBOURHOODS:
             raise ValueError(f"neighbourhood must be one of {NEIGHBOURHOODS}; got {neighbourhood!r}")
         default_sigma = (max(1.0, max(self.grid.shape) / 4), 0.5)
         self.beta = check_positive_number("beta", beta)
+        # beta must survive the cast to the op's computation dtype (float32
+        # unless the layer computes in float64): 1e39 would be infinity there.
+        limits = np.finfo(np.float64 if self.compute_dtype == "float64" else np.float32)
+        if not float(limits.tiny) <= self.beta <= float(limits.max):
+            raise ValueError(
+                f"beta must be between {limits.tiny:.3g} and {limits.max:.3g} to fit the layer's computation dtype "
+                f"{limits.dtype}; got {beta!r}"
+            )
         self.embedding_update = embedding_update
-        self.learning_rate = check_pair("learning_rate", learning_rate, upper=1.0)
-        self.sigma = check_pair("sigma", default_sigma if sigma is None else sigma)
+        self.learning_rate = check_pair("learning_rate", learning_rate, upper=1.0, lower=float(FLOAT32.tiny))
+        self.sigma = check_pair("sigma", default_sigma if sigma is None else sigma, lower=SMALLEST_SIGMA)
         self.neighbourhood = neighbourhood
         self.decay_samples = check_positive_int("decay_samples", decay_samples)
-        self.embedding_initializer = keras.initializers.get(
-            embedding_initializer or keras.initializers.RandomUniform(-1.0, 1.0)
-        )
+        if self.decay_samples > np.iinfo(np.int64).max:
+            raise ValueError(
+                f"decay_samples must be at most 2**63 - 1 (an int64, as samples_seen); got {decay_samples!r}"
+            )
+        try:
+            self.embedding_initializer = keras.initializers.get(
+                embedding_initializer or keras.initializers.RandomUniform(-1.0, 1.0)
+            )
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"embedding_initializer must be a Keras initializer; got {embedding_initializer!r} ({err})"
+            ) from None
+        # Input rows the Kohonen rule left out because they held NaN or infinity.
+        self.skipped_inputs = keras.metrics.Sum(name=f"{self.name}_skipped_inputs", dtype="int64")
 
     @classmethod
     def from_kohonen(cls, som, beta, **kwargs):
@@ -121,6 +203,9 @@ class SoftSOM(keras.layers.Layer):
         # The Kohonen rule's variables are updated in replica context, every
         # replica computing the same update from all replicas' sums: the first
         # replica's is written to every copy.
+        # autocast=False: under a mixed-precision policy the embedding is read
+        # in its variable dtype (float32), not rounded to float16/bfloat16,
+        # and the Kohonen update adds to it in that dtype.
         kohonen = self.embedding_update == "kohonen"
         self.embedding = self.add_weight(
             name="embedding",
@@ -128,6 +213,7 @@ class SoftSOM(keras.layers.Layer):
             initializer=self.embedding_initializer,
             trainable=self.embedding_update == "backprop",
             aggregation="only_first_replica" if kohonen else "none",
+            autocast=False,
         )
         # Inputs shown to the Kohonen rule so far: the t of its schedules.
         self.samples_seen = self.add_weight(
@@ -140,33 +226,73 @@ class SoftSOM(keras.layers.Layer):
         )
         self.coords = tf.constant(self.grid.coords)
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Before Keras converts the inputs: its own errors for these name no argument.
+        _check_inputs(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs, training=None):
+        _check_inputs(inputs)
         if not inputs.dtype.is_floating:
             raise ValueError(f"SoftSOM inputs must be floating point; got dtype {inputs.dtype.name}")
+        if inputs.shape.rank == 0:
+            raise ValueError("SoftSOM inputs must have rank >= 1 [..., n]; got a scalar")
+        width = self.embedding.shape[1]
+        if inputs.shape[-1] is not None and inputs.shape[-1] != width:
+            raise ValueError(
+                f"SoftSOM inputs [..., n] must have n = {width} (the embedding's); got shape {inputs.shape}"
+            )
         embedding = self.embedding
         if self.embedding_update != "backprop":
             embedding = tf.stop_gradient(embedding)
-        outputs = soft_som(inputs, embedding, tf.cast(self.coords, inputs.dtype), self.beta)
-        if training and self.embedding_update == "kohonen":
+        outputs = soft_som(inputs, embedding, tf.cast(self.coords, inputs.dtype), self.beta, precision=self.precision)
+        if training and self.embedding_update == "kohonen" and self.trainable:
             self._kohonen_update(tf.stop_gradient(inputs))
         return outputs
 
     def _kohonen_update(self, inputs):
-        """One mini-batch Kohonen step from ``inputs``, over the inputs of all replicas."""
-        x = tf.reshape(tf.cast(inputs, self.embedding.dtype), (-1, self.embedding.shape[1]))
-        embedding = tf.convert_to_tensor(self.embedding)
+        """One mini-batch Kohonen step from ``inputs``, over the inputs of all replicas.
+
+        In the embedding's variable dtype (at least float32), whatever the
+        inputs' dtype; rows holding NaN, infinity or values beyond the op's
+        range are left out and counted in ``skipped_inputs``. Nothing is updated unless the inputs' width
+        is the embedding's (checked at run time when only known then).
+        """
+        variable_dtype = tf.as_dtype(self.embedding.dtype)  # not autocast (autocast=False)
+        dtype = tf.float64 if variable_dtype == tf.float64 else tf.float32
+        width = self.embedding.shape[1]
+        check = tf.debugging.assert_equal(
+            tf.shape(inputs)[-1],
+            width,
+            message=f"SoftSOM inputs [..., n] must have n = {width}, the embedding's; nothing was updated",
+        )
+        with tf.control_dependencies([check]):
+            x = tf.reshape(tf.cast(inputs, dtype), (-1, width))
+        # Rows with NaN, infinity or values beyond the range whose squared
+        # distances fit the dtype (that of soft_som): zeroed, given no weight.
+        limit = float(np.sqrt(np.finfo(dtype.as_numpy_dtype).max / (16 * width)))
+        finite = tf.reduce_all(tf.math.is_finite(x) & (tf.abs(x) <= limit), axis=1)
+        x = tf.where(finite[:, None], x, tf.zeros_like(x))
+        embedding = tf.cast(tf.convert_to_tensor(self.embedding), dtype)
         t = self.samples_seen
         schedule = tf.constant(self.learning_rate, tf.float64), tf.constant(self.sigma, tf.float64)
-        eta = tf_decay(schedule[0], t, self.decay_samples, embedding.dtype)
-        sigma = tf_decay(schedule[1], t, self.decay_samples, embedding.dtype)
+        eta = tf_decay(schedule[0], t, self.decay_samples, tf.float64)
+        sigma = tf_decay(schedule[1], t, self.decay_samples, dtype)
         weighted, weights = tf_neighbourhood_sums(
-            x, embedding, tf.cast(self.coords, embedding.dtype), sigma, self.neighbourhood == "gaussian"
+            x, embedding, tf.cast(self.coords, dtype), sigma, self.neighbourhood == "gaussian", finite, tf.float64
         )
-        # The count in the embedding's float dtype, to be all-reduced with the sums.
-        count = tf.cast(tf.shape(x)[0], embedding.dtype)
-        weighted, weights, count = sum_over_replicas([weighted, weights, count])
-        self.embedding.assign_add(tf_kohonen_increment(embedding, weighted, weights, count, eta))
-        self.samples_seen.assign_add(tf.cast(count, tf.int64))
+        used = tf.reduce_sum(tf.cast(finite, tf.int64))
+        skipped = tf.size(finite, out_type=tf.int64) - used
+        # All-reduced: the float64 sums, and the count exactly, in int64.
+        weighted, weights = sum_over_replicas([weighted, weights])
+        (count,) = sum_over_replicas([used])
+        increment = tf_kohonen_increment(
+            tf.cast(embedding, tf.float64), weighted, weights, tf.cast(count, tf.float64), eta
+        )
+        self.embedding.assign_add(tf.cast(increment, variable_dtype))
+        self.samples_seen.assign_add(count)
+        # Each replica adds its own rows: the metric sums its replicas' values when read.
+        self.skipped_inputs.update_state(skipped)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.grid.dim)
@@ -182,6 +308,7 @@ class SoftSOM(keras.layers.Layer):
             neighbourhood=self.neighbourhood,
             decay_samples=self.decay_samples,
             embedding_initializer=keras.initializers.serialize(self.embedding_initializer),
+            precision=self.precision,
         )
         return config
 
@@ -190,3 +317,16 @@ class SoftSOM(keras.layers.Layer):
         config = dict(config)
         config["embedding_initializer"] = keras.initializers.deserialize(config["embedding_initializer"])
         return cls(**config)
+
+
+def _check_inputs(inputs):
+    """Reject inputs SoftSOM cannot read as a dense float tensor, naming ``inputs``."""
+    if isinstance(inputs, (tf.RaggedTensor, tf.SparseTensor)):
+        raise ValueError(f"SoftSOM inputs must be a dense tensor [..., n]; got a {type(inputs).__name__}")
+    if isinstance(inputs, (list, tuple, np.ndarray)):
+        try:
+            array = np.asarray(inputs)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"SoftSOM inputs must be a dense array [..., n] of floats ({err})") from None
+        if array.dtype.kind != "f":
+            raise ValueError(f"SoftSOM inputs must be floating point; got dtype {array.dtype}")

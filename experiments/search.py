@@ -1,0 +1,289 @@
+"""The same hyperparameter search for every contender: families, their spaces, and the trials.
+
+Every family gets ``n_trials`` trials of Optuna's TPE sampler over its own
+knobs, seeded, one trial after another (so that a search is repeatable).
+Optuna is used rather than KerasTuner because the contenders are not all
+Keras models (the references are scikit-learn and SuSi estimators, a SOM
+preprocessing model fits a Kohonen map first), because its define-by-run
+spaces give each family only the knobs it has, and because its trials are
+plain records to keep.
+
+A network family's trial trains on each tuning seed's training split and is
+scored by its mean validation error at its best-validation checkpoint, ties
+broken by the validation log-loss (:data:`LOSS_WEIGHT` times it is added, too
+little to outweigh one point of error). A reference's trial is scored by its
+mean 5-fold cross-validated error on each tuning seed's training and
+validation splits together (it needs no validation set to stop on). Both
+scores are error rates. Every trial also records its test accuracy and
+parameter count on the tuning seeds, for the capacity figure: never for the
+choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import time
+
+import numpy as np
+import optuna
+import tensorflow as tf
+
+from experiments import references
+from experiments.training import Configuration, run_configuration
+
+__all__ = [
+    "LOSS_WEIGHT",
+    "Family",
+    "FAMILIES",
+    "SearchSettings",
+    "configuration",
+    "search_family",
+    "search",
+    "best_trial",
+]
+
+LOSS_WEIGHT = 1e-4  # the log-loss's share of a network trial's score: a tie-break (log-losses are < 17)
+WIDE = (2, 256)  # hidden-layer widths, on a log scale
+NARROW = (2, 128)  # widths of each of two layers
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A contender: how a trial's parameters become a model (``space``), and what kind it is."""
+
+    name: str
+    description: str
+    kind: str  # "network" (softsom/Keras, trained here) or "reference" (experiments.references)
+    space: object  # callable(trial, protocol) -> Configuration or references.Reference
+
+
+def _training(trial, protocol):
+    """What every network family searches: activation, learning rate, early-stopping patience."""
+    return dict(
+        activation=trial.suggest_categorical("activation", ["tanh", "relu"]),
+        learning_rate=trial.suggest_float("learning_rate", 1e-3, 0.3, log=True),
+        patience=trial.suggest_int("patience", 20, 2000, log=True),
+        epochs=protocol.max_epochs,
+    )
+
+
+def _width(trial, name, bounds=WIDE):
+    return trial.suggest_int(name, *bounds, log=True)
+
+
+def _grid(trial):
+    side = trial.suggest_int("side", 2, 16)
+    return (side, side)
+
+
+def _pure_1(trial, protocol):
+    return Configuration(
+        "pure_nn_1",
+        "pure NN, one hidden layer",
+        "pure_nn",
+        hidden=(_width(trial, "width"),),
+        **_training(trial, protocol),
+    )
+
+
+def _pure_2(trial, protocol):
+    return Configuration(
+        "pure_nn_2",
+        "pure NN, two hidden layers",
+        "pure_nn",
+        hidden=(_width(trial, "width_1", NARROW), _width(trial, "width_2", NARROW)),
+        **_training(trial, protocol),
+    )
+
+
+def _bottleneck(trial, protocol):
+    return Configuration(
+        "bottleneck",
+        "the interposed network with a 2-unit Dense layer in place of the SOM",
+        "pure_nn",
+        hidden=(_width(trial, "width_before", NARROW), 2, _width(trial, "width_after", NARROW)),
+        **_training(trial, protocol),
+    )
+
+
+def _preprocessing(output):
+    def space(trial, protocol):
+        extra = {} if output == "hard" else {"beta": trial.suggest_float("beta", 0.1, 3000.0, log=True)}
+        return Configuration(
+            f"som_pre_{output}",
+            f"SOM preprocessing, {output} output",
+            "som_preprocessing",
+            hidden=(_width(trial, "width"),),
+            grid_shape=_grid(trial),
+            output=output,
+            som_epochs=trial.suggest_int("som_epochs", 1, 50, log=True),
+            **extra,
+            **_training(trial, protocol),
+        )
+
+    return space
+
+
+def _interposed(update):
+    def space(trial, protocol):
+        extra = {}
+        if update == "kohonen":
+            start = trial.suggest_float("som_rate_start", 0.005, 0.9, log=True)
+            extra = dict(
+                som_learning_rate=(start, start * trial.suggest_float("som_rate_end_ratio", 0.001, 1.0, log=True)),
+                som_decay_epochs=trial.suggest_int("som_decay_epochs", 10, protocol.max_epochs, log=True),
+            )
+        return Configuration(
+            f"interposed_{update}",
+            f"interposed SOM, embedding: {update}",
+            "interposed",
+            hidden=(_width(trial, "width_before", NARROW),),
+            hidden_after=(_width(trial, "width_after", NARROW),),
+            grid_shape=_grid(trial),
+            beta=trial.suggest_float("beta", 0.01, 1000.0, log=True),
+            embedding_update=update,
+            **extra,
+            **_training(trial, protocol),
+        )
+
+    return space
+
+
+FAMILIES = {
+    family.name: family
+    for family in [
+        Family("pure_nn_1", "pure NN, one hidden layer", "network", _pure_1),
+        Family("pure_nn_2", "pure NN, two hidden layers (the interposed model's Dense depth)", "network", _pure_2),
+        Family(
+            "bottleneck",
+            "interposed network with a 2-unit Dense bottleneck in place of the SOM",
+            "network",
+            _bottleneck,
+        ),
+        Family("som_pre_soft", "SOM preprocessing, soft output", "network", _preprocessing("soft")),
+        Family("som_pre_hard", "SOM preprocessing, hard output", "network", _preprocessing("hard")),
+        Family(
+            "interposed_kohonen", "interposed SOM, Kohonen rule (the slides' design)", "network", _interposed("kohonen")
+        ),
+        Family(
+            "interposed_frozen",
+            "interposed SOM, random embedding never updated (control)",
+            "network",
+            _interposed("frozen"),
+        ),
+        Family(
+            "interposed_backprop", "interposed SOM, embedding trained by backprop", "network", _interposed("backprop")
+        ),
+        *(Family(name, space.description, "reference", space) for name, space in references.REFERENCES.items()),
+    ]
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+    """The search's budget: the same for every family."""
+
+    n_trials: int = 30
+    tuning_seeds: tuple = (1000, 1001)
+    sampler_seed: int = 0
+
+
+def configuration(family, params, protocol):
+    """The model a recorded trial's ``params`` describe (the family's space, replayed)."""
+    return FAMILIES[family].space(optuna.trial.FixedTrial(params), protocol)
+
+
+def _network_trial(config, protocol, seeds):
+    trainers, runs = {}, []
+    for seed in seeds:
+        metrics, _ = run_configuration(config, protocol, seed, trainers)
+        runs.append(metrics)
+    mean = {
+        key: float(np.mean([run[key] for run in runs]))
+        for key in ("val_log_loss", "val_accuracy", "test_accuracy", "epochs_run")
+    }
+    return 1.0 - mean["val_accuracy"] + LOSS_WEIGHT * mean["val_log_loss"], {
+        "val_accuracy": mean["val_accuracy"],
+        "test_accuracy": mean["test_accuracy"],
+        "epochs_run": mean["epochs_run"],
+        "learned_parameters": runs[0]["learned_parameters"],
+    }
+
+
+def search_family(name, protocol, settings):
+    """Run one family's trials; return them as JSON-ready records, in order.
+
+    Returns ``(records, space)``: ``space`` is every knob's searched range
+    (``{"low", "high", "log"}`` or ``{"choices"}``). Each record holds the
+    trial's ``number``, ``params``, ``score`` (what was
+    minimised: validation error for networks, cross-validated error for
+    references), ``val_accuracy`` (networks) or ``cv_accuracy`` (references),
+    ``test_accuracy`` and ``learned_parameters`` on the tuning seeds, and
+    ``seconds``.
+    """
+    tf.config.experimental.enable_op_determinism()
+    tf.get_logger().setLevel("ERROR")  # retracing notes: each trial compiles its own loop, on purpose
+    family = FAMILIES[name]
+    records = []
+    space = {}
+
+    def objective(trial):
+        start = time.perf_counter()
+        model = family.space(trial, protocol)
+        if family.kind == "network":
+            score, extra = _network_trial(model, protocol, settings.tuning_seeds)
+        else:
+            score, extra = references.trial(model, protocol, settings.tuning_seeds)
+        records.append(
+            {
+                "number": trial.number,
+                "params": dict(trial.params),
+                "score": score,
+                **extra,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        space.update({key: _range(distribution) for key, distribution in trial.distributions.items()})
+        return score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    study.optimize(objective, n_trials=settings.n_trials)
+    return records, space
+
+
+def _range(distribution):
+    """A searched range as JSON: ``{"low", "high", "log"}``, or ``{"choices"}``."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return {"choices": list(distribution.choices)}
+    return {"low": distribution.low, "high": distribution.high, "log": distribution.log}
+
+
+def search(protocol, settings, families=None, log=print):
+    """Every family's trials: ``[(Family, [trial record, ...], space)]``, in :data:`FAMILIES`' order.
+
+    Each family's search runs in a fresh process: hundreds of compiled training
+    loops in one process have crashed TensorFlow (a segmentation fault, once
+    the trials of several families had accumulated), and a family's search
+    does not depend on the others'.
+    """
+    out = []
+    context = multiprocessing.get_context("spawn")
+    for name in families or FAMILIES:
+        start = time.perf_counter()
+        with context.Pool(1, maxtasksperchild=1) as pool:
+            records, space = pool.apply(search_family, (name, protocol, settings))
+        best = best_trial(records)
+        log(
+            f"{name}: {settings.n_trials} trials in {time.perf_counter() - start:.0f} s; "
+            f"best score {best['score']:.4f} (trial {best['number']})"
+        )
+        out.append((FAMILIES[name], records, space))
+    return out
+
+
+def best_trial(trials):
+    """The record with the lowest score (the first of equals)."""
+    return min(trials, key=lambda record: (record["score"], record["number"]))
