@@ -257,7 +257,7 @@ def op_figures(data, metric):
     """The op section's figures for one metric, as ``{shape: {variant: figure}}``.
 
     Figure ids read ``op/<B>x<K>x<n>/<variant>/<metric>``, e.g.
-    ``op_figures(data, "ratio_to_matmul_fwd_bwd")["4096x400x64"]["ours_jit"]``.
+    ``op_figures(data, "ratio_to_matmul_fwd_bwd")["4096x400x64"]["fast_jit"]``.
     """
     table = {}
     for fig in data["figures"]:

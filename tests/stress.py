@@ -559,7 +559,7 @@ def _evaluate(points, embedding, coords, loss_weights, beta, dtype, scale, case,
 def stress_grid(betas=BETAS, scales=SCALES, dtypes=DTYPES, cases=CASES, seed=0, precisions=PRECISIONS):
     """Evaluate the op and its gradients over betas x scales x dtypes x cases, for each precision.
 
-    The full grid takes about 15 s on two cores (the reference, the slow
+    The full grid takes about 25 s on two cores (the reference, the slow
     part, is evaluated once per cell for both paths).
 
     Parameters

@@ -15,7 +15,7 @@ SMALL_GRID = dict(
 
 @pytest.fixture(scope="module")
 def grid():
-    """The full grid, both paths, evaluated once (about 20 s on two cores)."""
+    """The full grid, both paths, evaluated once (about 25 s on two cores)."""
     return stress.stress_grid()
 
 
