@@ -1,6 +1,5 @@
 """The pins: one exact-pin requirements file, mirrored by environment.yml."""
 
-import ast
 import subprocess
 import sys
 from importlib import metadata
@@ -9,6 +8,8 @@ from pathlib import Path
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.test_layout import imported
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,13 +61,7 @@ def test_environment_yml_mirrors_requirements():
 
 def third_party_imports(path):
     """Top-level names of the non-stdlib modules a file imports (relative imports left out)."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return {name for name in names if name not in sys.stdlib_module_names}
+    return {name for name in imported(path) if name not in sys.stdlib_module_names}
 
 
 def owners(module):
