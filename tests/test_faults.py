@@ -111,7 +111,7 @@ def large_document(generation, seed_count=160):
     data = committed()
     data["provenance"]["git_commit"] = f"generation {generation}"
     data["seeds"] = list(range(seed_count))
-    for section in ("configurations", "classic"):
+    for section in ("configurations", "references", "classic"):
         for entry in data[section]:
             entry["runs"] = [dict(entry["runs"][seed % len(entry["runs"])], seed=seed) for seed in data["seeds"]]
     return data
