@@ -47,11 +47,12 @@ pytest: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) -m benchmarks
 
-## reproduce: rerun the spiral search, evaluation and studies (full); rewrites results/spiral*.json on purpose
+## reproduce: rerun the spiral search, then the evaluation and the studies side by side (full); rewrites results/spiral*.json on purpose
 reproduce: $(INSTALLED)
 	$(TIMED) "make reproduce" -- bash -c '$(PY) -m experiments.spirals search --out results/spiral_search.json \
-	  && $(PY) -m experiments.spirals evaluate --out results/spiral.json \
-	  && $(PY) -m experiments.spirals studies --out results/spiral_studies.json'
+	  && { $(PY) -m experiments.spirals evaluate --out results/spiral.json & evaluate=$$!; \
+	       $(PY) -m experiments.spirals studies --out results/spiral_studies.json; studies=$$?; \
+	       wait $$evaluate && exit $$studies; }'
 
 ## venv: the virtual environment with the exact pins and the `softsom` Jupyter kernel
 venv: $(INSTALLED)

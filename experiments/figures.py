@@ -98,8 +98,13 @@ def decision_regions(ax, predict, X, y, bounds=(-1.1, 1.1, -1.1, 1.1), resolutio
 
 
 def seed_band(ax, curves, label, color):
-    """Mean of per-seed curves with a band of one standard deviation."""
-    curves = np.asarray(curves)
+    """Mean of per-seed curves with a band of one standard deviation.
+
+    Curves may differ in length (runs that stopped early): each shorter one
+    keeps its last value to the longest one's end.
+    """
+    width = max(len(curve) for curve in curves)
+    curves = np.array([np.concatenate([curve, np.full(width - len(curve), curve[-1])]) for curve in curves])
     epochs = np.arange(1, curves.shape[1] + 1)
     mean, std = curves.mean(axis=0), curves.std(axis=0)
     ax.plot(epochs, mean, color=color, label=label, lw=1.4)

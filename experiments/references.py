@@ -118,7 +118,7 @@ REFERENCES = {
         lambda t: {
             "side": t.suggest_int("side", 3, 30),
             "n_iter_unsupervised": t.suggest_int("n_iter_unsupervised", 100, 30000, log=True),
-            "n_iter_supervised": t.suggest_int("n_iter_supervised", 100, 30000, log=True),
+            "n_iter_supervised": t.suggest_int("n_iter_supervised", 100, 100000, log=True),
             "learning_rate_start": t.suggest_float("learning_rate_start", 0.05, 1.0, log=True),
         },
     ),

@@ -20,9 +20,14 @@ __all__ = [
     "chosen_rows",
     "classic_rows",
     "on_boundary",
+    "edge_knobs",
     "budget_table",
     "difficulty_table",
     "trial_counts",
+    "NATURAL_BOUNDS",
+    "SOM_DESIGNS",
+    "answer",
+    "budget_contrast",
 ]
 
 REFERENCE = "pure_nn_1"  # the tuned one-hidden-layer network every SOM family is compared with
@@ -38,6 +43,11 @@ CONTRASTS = [
     ("interposed_backprop", "interposed_kohonen", "backprop against the Kohonen rule for the embedding"),
     ("pure_nn_2", "pure_nn_1", "a second hidden layer for the pure network"),
 ]
+# The slides' SOM designs among the tuned families: the talk's question is whether any beats REFERENCE.
+SOM_DESIGNS = ["som_pre_soft", "som_pre_hard", "interposed_kohonen"]
+# Knob values no range could go beyond (k = 1 neighbour, one SOM epoch, an end rate equal to the start):
+# a choice there is not a sign of a too-narrow range.
+NATURAL_BOUNDS = {"n_neighbors": 1, "som_epochs": 1, "som_rate_end_ratio": 1.0}
 # The slides' untuned setting, compared within itself.
 SLIDES_CONTRASTS = [
     ("slides_som_pre", "slides_pure_nn", "the slides' setting: SOM preprocessing against the pure network"),
@@ -168,15 +178,41 @@ def _knob(value):
     return str(value)
 
 
+def _best(entry):
+    """A searched family's chosen trial: the lowest score, the first of equals (as ``search.best_trial``)."""
+    return min(entry["trials"], key=lambda record: (record["score"], record["number"]))
+
+
+def _mark(key, value, searched):
+    if NATURAL_BOUNDS.get(key) == value:
+        return "natural bound"
+    return "edge" if on_boundary(value, searched) else ""
+
+
+def edge_knobs(search_document):
+    """``[(family, knob, value)]``: the chosen knobs marked "(edge)" in :func:`chosen_rows`."""
+    out = []
+    for entry in search_document["families"]:
+        best = _best(entry)
+        for key, value in sorted(best["params"].items()):
+            if _mark(key, value, entry["space"][key]) == "edge":
+                out.append((entry["name"], key, value))
+    return out
+
+
 def chosen_rows(search_document):
-    """Per family: its trials, the best score and the chosen knobs; knobs at an end of their range marked."""
+    """Per family: its trials, the best score and the chosen knobs.
+
+    A knob within 2% of an end of its searched range is marked "(edge)", one at
+    a value in :data:`NATURAL_BOUNDS` "(natural bound)".
+    """
     rows = []
     for entry in search_document["families"]:
-        best = min(entry["trials"], key=lambda record: (record["score"], record["number"]))
+        best = _best(entry)
         knobs = []
         for key, value in sorted(best["params"].items()):
-            edge = on_boundary(value, entry["space"][key])
-            knobs.append(f"{key} {_knob(value)}{' (edge)' if edge else ''}")
+            mark = _mark(key, value, entry["space"][key])
+            knobs.append(f"{key} {_knob(value)}{f' ({mark})' if mark else ''}")
         rows.append(
             {
                 "family": entry["name"],
@@ -227,3 +263,32 @@ def difficulty_table(studies):
         for entry in studies["difficulty"]
     }
     return [(s["turns"], s["noise"]) for s in studies["difficulties"]], table
+
+
+def answer(planned):
+    """The talk's question answered from the planned contrasts: ``(wins, compared, sentence)``.
+
+    ``compared`` are the contrasts of :data:`SOM_DESIGNS` against
+    :data:`REFERENCE`, ``wins`` the designs whose difference survives Holm's
+    adjustment upwards, ``sentence`` the answer in words.
+    """
+    compared = [row for row in planned if row["b"] == REFERENCE and row["a"] in SOM_DESIGNS]
+    wins = [row["a"] for row in compared if row["verdict"] == "higher than"]
+    setting = "on this task, once every contender is tuned alike and trained to convergence, "
+    if wins:
+        sentence = setting + f"{' and '.join(wins)} classify better than the tuned pure network"
+    else:
+        sentence = setting + (
+            "neither of the slides' designs (SOM preprocessing, the interposed SOM with the Kohonen rule) "
+            "classifies better than a tuned pure network: there, the SOM adds nothing measurable"
+        )
+    return wins, compared, sentence
+
+
+def budget_contrast(studies, a, b, budget_index=0):
+    """The paired difference ``a - b`` in test accuracy at one budget of the budget study."""
+    runs = {entry["name"]: entry["runs"][budget_index] for entry in studies["budget"]}
+    return paired_difference(
+        [run["test_accuracy"] for run in runs[a]],
+        [run["test_accuracy"] for run in runs[b]],
+    )

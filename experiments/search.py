@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import time
 
 import numpy as np
@@ -46,6 +47,8 @@ __all__ = [
 LOSS_WEIGHT = 1e-4  # the log-loss's share of a network trial's score: a tie-break (log-losses are < 17)
 WIDE = (2, 256)  # hidden-layer widths, on a log scale
 NARROW = (2, 128)  # widths of each of two layers
+LEARNING_RATES = (1e-4, 0.3)  # Adam's, on a log scale: every network family's
+SIDES = (2, 32)  # a square grid's side, for every SOM family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +65,7 @@ def _training(trial, protocol):
     """What every network family searches: activation, learning rate, early-stopping patience."""
     return dict(
         activation=trial.suggest_categorical("activation", ["tanh", "relu"]),
-        learning_rate=trial.suggest_float("learning_rate", 1e-3, 0.3, log=True),
+        learning_rate=trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
         patience=trial.suggest_int("patience", 20, 2000, log=True),
         epochs=protocol.max_epochs,
     )
@@ -73,7 +76,7 @@ def _width(trial, name, bounds=WIDE):
 
 
 def _grid(trial):
-    side = trial.suggest_int("side", 2, 16)
+    side = trial.suggest_int("side", *SIDES)
     return (side, side)
 
 
@@ -261,26 +264,39 @@ def _range(distribution):
     return {"low": distribution.low, "high": distribution.high, "log": distribution.log}
 
 
-def search(protocol, settings, families=None, log=print):
+def _timed_search_family(name, protocol, settings):
+    start = time.perf_counter()
+    records, space = search_family(name, protocol, settings)
+    return records, space, time.perf_counter() - start
+
+
+def search(protocol, settings, families=None, log=print, processes=None):
     """Every family's trials: ``[(Family, [trial record, ...], space)]``, in :data:`FAMILIES`' order.
 
-    Each family's search runs in a fresh process: hundreds of compiled training
-    loops in one process have crashed TensorFlow (a segmentation fault, once
-    the trials of several families had accumulated), and a family's search
-    does not depend on the others'.
+    Each family's search runs in a fresh process, ``processes`` of them at a
+    time (default: one per CPU core): hundreds of compiled training loops in
+    one process have crashed TensorFlow (a segmentation fault, once the trials
+    of several families had accumulated), and a family's search depends on no
+    other's, so running them side by side changes no number.
     """
-    out = []
+    names = list(families or FAMILIES)
+    processes = processes or min(len(names), os.cpu_count() or 1)
     context = multiprocessing.get_context("spawn")
-    for name in families or FAMILIES:
-        start = time.perf_counter()
-        with context.Pool(1, maxtasksperchild=1) as pool:
-            records, space = pool.apply(search_family, (name, protocol, settings))
-        best = best_trial(records)
-        log(
-            f"{name}: {settings.n_trials} trials in {time.perf_counter() - start:.0f} s; "
-            f"best score {best['score']:.4f} (trial {best['number']})"
-        )
-        out.append((FAMILIES[name], records, space))
+    # The references start first: the supervised SOM's search is the longest of
+    # all, and the network families then fill the other processes beside it.
+    started = sorted(names, key=lambda name: FAMILIES[name].kind != "reference")
+    out = []
+    with context.Pool(processes, maxtasksperchild=1) as pool:
+        jobs = {name: pool.apply_async(_timed_search_family, (name, protocol, settings)) for name in started}
+        for name in names:
+            job = jobs[name]
+            records, space, seconds = job.get()
+            best = best_trial(records)
+            log(
+                f"{name}: {settings.n_trials} trials in {seconds:.0f} s; "
+                f"best score {best['score']:.4f} (trial {best['number']})"
+            )
+            out.append((FAMILIES[name], records, space))
     return out
 
 

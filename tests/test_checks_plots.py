@@ -2,7 +2,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments.checks import gradient_check, naive_soft_som
-from experiments.figures import plane
+from experiments.figures import plane, seed_band
 from softsom.ops import soft_som
 from tools.tables import markdown_table
 
@@ -71,3 +71,10 @@ def test_op_figures_and_median_bars_draw_the_bench_file():
     heights = sorted(bar.get_height() for bar in ax.patches)
     assert heights[:3] == [3.0, 4.0, 5.0]  # the missing (16x4x2, eager) bar is a NaN gap
     plt.close("all")
+
+
+def test_seed_band_holds_a_stopped_run_at_its_last_value():
+    fig, ax = plt.subplots()
+    seed_band(ax, [np.array([0.2, 0.4, 0.6]), np.array([0.4])], "runs", "C0")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.3, 0.4, 0.5])
+    plt.close(fig)

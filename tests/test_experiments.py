@@ -179,6 +179,25 @@ def test_chosen_rows_mark_knobs_at_the_edge(search_document):
     assert not report.on_boundary(16, {"low": 2, "high": 256, "log": True})
     assert report.on_boundary(0.999, {"low": 0.0, "high": 1.0, "log": False})
     assert not report.on_boundary("tanh", {"choices": ["tanh", "relu"]})
+    knn = copy.deepcopy(search_document["families"][2])
+    knn["trials"] = [{**knn["trials"][0], "params": {"n_neighbors": 1, "weights": "uniform"}}]
+    knn["space"]["n_neighbors"] = {"low": 1, "high": 60, "log": True}
+    [row] = report.chosen_rows({"families": [knn]})
+    assert row["chosen"] == "n_neighbors 1 (natural bound), weights uniform"
+    assert report.edge_knobs({"families": [knn]}) == []
+    knn["trials"][0]["params"]["n_neighbors"] = 59
+    assert report.edge_knobs({"families": [knn]}) == [("knn", "n_neighbors", 59)]
+
+
+def test_the_answer_names_the_slides_designs_that_beat_the_pure_network():
+    def row(a, verdict):
+        return {"a": a, "b": report.REFERENCE, "verdict": verdict}
+
+    planned = [row("som_pre_soft", "lower than"), row("interposed_kohonen", "higher than"), row("knn", "higher than")]
+    wins, compared, sentence = report.answer(planned)
+    assert wins == ["interposed_kohonen"] and len(compared) == 2 and "interposed_kohonen classify better" in sentence
+    wins, _, sentence = report.answer(planned[:1])
+    assert wins == [] and "neither of the slides' designs" in sentence
 
 
 def test_references_score_by_cross_validation():
@@ -288,6 +307,9 @@ def test_studies_document(search_document, tmp_path):
     settings, table = report.difficulty_table(document)
     assert len(settings) == 2 and set(table) == {"pure_nn_1", "interposed_kohonen", "knn"}
     assert document["budget"][0]["runs"][1][0]["epochs_run"] == 60
+    at_20 = report.budget_contrast(document, "interposed_kohonen", "pure_nn_1")
+    first = {entry["name"]: [run["test_accuracy"] for run in entry["runs"][0]] for entry in document["budget"]}
+    assert at_20["mean"] == pytest.approx(np.mean(np.subtract(first["interposed_kohonen"], first["pure_nn_1"])))
 
 
 # -- statistics --------------------------------------------------------------------------------
