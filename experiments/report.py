@@ -27,6 +27,9 @@ __all__ = [
     "NATURAL_BOUNDS",
     "SOM_DESIGNS",
     "answer",
+    "convergence",
+    "EARLY_EPOCH",
+    "LATE_FRACTION",
     "budget_contrast",
 ]
 
@@ -48,6 +51,10 @@ SOM_DESIGNS = ["som_pre_soft", "som_pre_hard", "interposed_kohonen"]
 # Knob values no range could go beyond (k = 1 neighbour, one SOM epoch, an end rate equal to the start):
 # a choice there is not a sign of a too-narrow range.
 NATURAL_BOUNDS = {"n_neighbors": 1, "som_epochs": 1, "som_rate_end_ratio": 1.0}
+# A run's checkpoint before this epoch was taken near the start (stopped early, perhaps before it learnt);
+# one in the last LATE_FRACTION of the epoch cap was still improving when the cap ended it.
+EARLY_EPOCH = 100
+LATE_FRACTION = 0.05
 # The slides' untuned setting, compared within itself.
 SLIDES_CONTRASTS = [
     ("slides_som_pre", "slides_pure_nn", "the slides' setting: SOM preprocessing against the pure network"),
@@ -292,3 +299,32 @@ def budget_contrast(studies, a, b, budget_index=0):
         [run["test_accuracy"] for run in runs[a]],
         [run["test_accuracy"] for run in runs[b]],
     )
+
+
+def convergence(document):
+    """Per tuned network: how many runs took their checkpoint early or at the epoch cap.
+
+    Returns ``[{"name", "runs", "early", "late", "patience"}]`` for the tuned
+    networks with any such run: ``early`` counts checkpoints before
+    :data:`EARLY_EPOCH`, ``late`` those in the last :data:`LATE_FRACTION` of
+    the protocol's ``max_epochs`` (still improving when training ended).
+    """
+    cap = document["protocol"]["max_epochs"]
+    out = []
+    for name, entry in contenders(document).items():
+        if entry["kind"] != "tuned" or "best_epoch" not in entry["runs"][0]:
+            continue
+        best = [run["best_epoch"] for run in entry["runs"]]
+        early = sum(epoch < EARLY_EPOCH for epoch in best)
+        late = sum(epoch > (1 - LATE_FRACTION) * cap for epoch in best)
+        if early or late:
+            out.append(
+                {
+                    "name": name,
+                    "runs": len(best),
+                    "early": early,
+                    "late": late,
+                    "patience": entry["settings"].get("patience"),
+                }
+            )
+    return out

@@ -344,3 +344,18 @@ def test_the_command_line_refuses_a_bad_output(tmp_path, capsys):
     with pytest.raises(SystemExit):
         spirals.main(["search", "--quick", "--out", str(tmp_path / "missing" / "x.json")])
     assert "--out must be a file in an existing folder" in capsys.readouterr().err
+
+
+def test_convergence_counts_checkpoints_near_the_start_and_at_the_cap(evaluation):
+    document = copy.deepcopy(evaluation.document)
+    cap = document["protocol"]["max_epochs"] = 1000
+    entry = document["configurations"][0]
+    for run, epoch in zip(entry["runs"], [1, cap]):
+        run["best_epoch"] = epoch
+    for other in document["configurations"][1:]:
+        for run in other["runs"]:
+            run["best_epoch"] = cap // 2
+    rows = report.convergence(document)
+    assert [(row["name"], row["early"], row["late"], row["runs"]) for row in rows] == [
+        (entry["settings"]["name"], 1, 1, 2)
+    ]
