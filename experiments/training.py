@@ -261,7 +261,7 @@ class Trainer:
             The most epochs to run.
         patience : int or None
             Stop once this many epochs have passed since the best checkpoint
-            (checked every :data:`CHUNK` epochs); None: run all ``epochs``.
+            (checked every :data:`CHUNK` epochs, and only then); None: run all ``epochs``.
         checkpoints : sequence of int
             Epochs after which to call ``on_checkpoint(epoch, model)`` (e.g. for
             snapshots); the loop pauses there.
@@ -291,7 +291,9 @@ class Trainer:
             done = stop
             if on_checkpoint is not None and stop in checkpoints:
                 on_checkpoint(stop, self.model)
-            if patience is not None and done - int(self._best_epoch.numpy()) >= patience:
+            # Early stopping is decided every CHUNK epochs only, never at a checkpoint: a run
+            # with snapshots must stop where the same run without them does.
+            if patience is not None and done % CHUNK == 0 and done - int(self._best_epoch.numpy()) >= patience:
                 break
         history = {
             key: np.concatenate([p[i].numpy() for p in pieces]).astype(np.float64) for i, key in enumerate(HISTORY)

@@ -94,6 +94,18 @@ def test_early_stopping_stops_after_the_patience_and_keeps_the_best_epoch():
     assert metrics["best_epoch"] == checkpoint_epoch(details["history"])
 
 
+def test_snapshots_do_not_change_where_a_run_stops():
+    protocol = dataclasses.replace(TINY, max_epochs=3000)
+    config = dataclasses.replace(PURE, epochs=3000, patience=20, learning_rate=0.5)
+    plain, _ = run_configuration(config, protocol, 0, {})
+    seen = []
+    snapped, _ = run_configuration(
+        config, protocol, 0, {}, checkpoints=[10, 50, 150], on_checkpoint=lambda epoch, _: seen.append(epoch)
+    )
+    del plain["seconds"], snapped["seconds"]
+    assert seen == [10, 50] and snapped == plain
+
+
 def test_a_fixed_budget_turns_early_stopping_off():
     config = dataclasses.replace(PURE, epochs=3000, patience=5, learning_rate=0.5)
     metrics, _ = run_configuration(config, TINY, 0, {}, epochs=250)
