@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from experiments.results import best_trial
 from experiments.stats import holm, paired_difference, summary
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "classic_rows",
     "on_boundary",
     "edge_knobs",
+    "time_limited",
+    "TIME_LIMITED",
     "budget_table",
     "difficulty_table",
     "trial_counts",
@@ -51,6 +54,8 @@ SOM_DESIGNS = ["som_pre_soft", "som_pre_hard", "interposed_kohonen"]
 # Knob values no range could go beyond (k = 1 neighbour, one SOM epoch, an end rate equal to the start):
 # a choice there is not a sign of a too-narrow range.
 NATURAL_BOUNDS = {"n_neighbors": 1, "som_epochs": 1, "som_rate_end_ratio": 1.0}
+# Knobs whose range ends where running time does (a SuSi fit's time grows in proportion to its iterations).
+TIME_LIMITED = {("susi_som", "n_iter_supervised"), ("susi_som", "n_iter_unsupervised")}
 # A run's checkpoint before this epoch was taken near the start (stopped early, perhaps before it learnt);
 # one in the last LATE_FRACTION of the epoch cap was still improving when the cap ended it.
 EARLY_EPOCH = 100
@@ -185,26 +190,31 @@ def _knob(value):
     return str(value)
 
 
-def _best(entry):
-    """A searched family's chosen trial: the lowest score, the first of equals (as ``search.best_trial``)."""
-    return min(entry["trials"], key=lambda record: (record["score"], record["number"]))
-
-
-def _mark(key, value, searched):
-    if NATURAL_BOUNDS.get(key) == value:
-        return "natural bound"
-    return "edge" if on_boundary(value, searched) else ""
+def _chosen_knobs(entry):
+    """A searched family's chosen knobs: ``[(key, value, mark)]``, mark "natural bound", "edge" or ""."""
+    out = []
+    for key, value in sorted(best_trial(entry["trials"])["params"].items()):
+        if NATURAL_BOUNDS.get(key) == value:
+            mark = "natural bound"
+        else:
+            mark = "edge" if on_boundary(value, entry["space"][key]) else ""
+        out.append((key, value, mark))
+    return out
 
 
 def edge_knobs(search_document):
     """``[(family, knob, value)]``: the chosen knobs marked "(edge)" in :func:`chosen_rows`."""
-    out = []
-    for entry in search_document["families"]:
-        best = _best(entry)
-        for key, value in sorted(best["params"].items()):
-            if _mark(key, value, entry["space"][key]) == "edge":
-                out.append((entry["name"], key, value))
-    return out
+    return [
+        (entry["name"], key, value)
+        for entry in search_document["families"]
+        for key, value, mark in _chosen_knobs(entry)
+        if mark == "edge"
+    ]
+
+
+def time_limited(edges):
+    """Whether any of ``edges`` (from :func:`edge_knobs`) is a knob in :data:`TIME_LIMITED`."""
+    return any((family, knob) in TIME_LIMITED for family, knob, _ in edges)
 
 
 def chosen_rows(search_document):
@@ -215,11 +225,8 @@ def chosen_rows(search_document):
     """
     rows = []
     for entry in search_document["families"]:
-        best = _best(entry)
-        knobs = []
-        for key, value in sorted(best["params"].items()):
-            mark = _mark(key, value, entry["space"][key])
-            knobs.append(f"{key} {_knob(value)}{f' ({mark})' if mark else ''}")
+        best = best_trial(entry["trials"])
+        knobs = [f"{key} {_knob(value)}{f' ({mark})' if mark else ''}" for key, value, mark in _chosen_knobs(entry)]
         rows.append(
             {
                 "family": entry["name"],
@@ -312,7 +319,7 @@ def convergence(document):
     cap = document["protocol"]["max_epochs"]
     out = []
     for name, entry in contenders(document).items():
-        if entry["kind"] != "tuned" or "best_epoch" not in entry["runs"][0]:
+        if entry["kind"] != "tuned":
             continue
         best = [run["best_epoch"] for run in entry["runs"]]
         early = sum(epoch < EARLY_EPOCH for epoch in best)

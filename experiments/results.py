@@ -71,6 +71,7 @@ __all__ = [
     "save_studies",
     "load_studies",
     "compare",
+    "best_trial",
 ]
 
 SCHEMA_VERSION = 3
@@ -388,3 +389,8 @@ def compare(new, committed):
                         f"{name}: mean {metric} {m_new:.4f} vs committed {m_old:.4f} (tolerance {tolerance})"
                     )
     return problems
+
+
+def best_trial(trials):
+    """The record with the lowest score (the first of equals): a searched family's chosen trial."""
+    return min(trials, key=lambda record: (record["score"], record["number"]))

@@ -31,6 +31,7 @@ import optuna
 import tensorflow as tf
 
 from experiments import references
+from experiments.results import best_trial
 from experiments.training import Configuration, run_configuration
 
 __all__ = [
@@ -270,17 +271,17 @@ def _timed_search_family(name, protocol, settings):
     return records, space, time.perf_counter() - start
 
 
-def search(protocol, settings, families=None, log=print, processes=None):
+def search(protocol, settings, families=None, log=print):
     """Every family's trials: ``[(Family, [trial record, ...], space)]``, in :data:`FAMILIES`' order.
 
-    Each family's search runs in a fresh process, ``processes`` of them at a
-    time (default: one per CPU core): hundreds of compiled training loops in
-    one process have crashed TensorFlow (a segmentation fault, once the trials
-    of several families had accumulated), and a family's search depends on no
-    other's, so running them side by side changes no number.
+    Each family's search runs in a fresh process, one per CPU core at a time:
+    hundreds of compiled training loops in one process have crashed TensorFlow
+    (a segmentation fault, once the trials of several families had
+    accumulated), and a family's search depends on no other's, so running them
+    side by side changes no number.
     """
     names = list(families or FAMILIES)
-    processes = processes or min(len(names), os.cpu_count() or 1)
+    processes = min(len(names), os.cpu_count() or 1)
     context = multiprocessing.get_context("spawn")
     # The references start first: the supervised SOM's search is the longest of
     # all, and the network families then fill the other processes beside it.
@@ -298,8 +299,3 @@ def search(protocol, settings, families=None, log=print, processes=None):
             )
             out.append((FAMILIES[name], records, space))
     return out
-
-
-def best_trial(trials):
-    """The record with the lowest score (the first of equals)."""
-    return min(trials, key=lambda record: (record["score"], record["number"]))

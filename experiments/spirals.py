@@ -111,7 +111,7 @@ def chosen(search_document, protocol):
     """
     out = []
     for entry in search_document["families"]:
-        best = search.best_trial(entry["trials"])
+        best = results.best_trial(entry["trials"])
         model = search.configuration(entry["name"], best["params"], protocol)
         out.append((entry["name"], model, best))
     return out
