@@ -17,6 +17,7 @@ __all__ = [
     "field_image",
     "median_bars",
     "plane",
+    "player",
     "seed_band",
     "snapshot_strip",
     "som_in_hidden_space",
@@ -57,6 +58,24 @@ def snapshot_strip(snapshots, grid, X, titles, *, size=2.4):
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def player(fig, draw, n_frames, *, interval=200):
+    """An interactive figure: ``fig`` redrawn by ``draw(i)`` for frames ``0 .. n_frames - 1``.
+
+    Returns the HTML of matplotlib's ``to_jshtml`` player (a slider over the
+    frames, play and pause, one step back or forward): every frame is a PNG
+    inside the HTML, driven by inline JavaScript, so it works in a saved page
+    with no kernel and no network. ``fig`` is closed.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    if n_frames < 2:
+        raise ValueError(f"n_frames must be at least 2; got {n_frames!r}")
+    animation = FuncAnimation(fig, draw, frames=n_frames, interval=interval)
+    html = animation.to_jshtml(default_mode="once")
+    plt.close(fig)
+    return html
 
 
 def plane(bounds=(-1.0, 1.0, -1.0, 1.0), resolution=100):

@@ -83,6 +83,7 @@ def defective_site(tmp_path_factory):
         <img src="missing.png" alt="gone"> <img src="anim.gif" alt="moves">
         <img src="data:image/gif;base64,{base64.b64encode(animated_gif()).decode()}">
         {jshtml_animation()}
+        {jshtml_animation().replace("oninput=", "data-stuck=")}
         <script>console.error("boom");</script>
         <script>throw new Error("kaboom");</script>
         </body></html>""")
@@ -107,6 +108,7 @@ def defects_report(defective_site, chromium, tmp_path_factory):
         "index: raw TeX left in the text: '\\\\(x^2\\\\)",
         "index: raw TeX left in the text: '$$y$$",
         "index: Markdown table shown as a paragraph, not rendered: '| a | b |",
+        "index: jshtml animation _anim_img",  # the second one's slider moves no frame
         "page: screenshot ",  # too small, or blank
     ],
 )
@@ -121,9 +123,11 @@ def test_the_checker_passes_what_works(defects_report):
     assert defects_report.pages == ["index", "page"]
     assert counts["internal links"] == 4 and counts["external links (not followed)"] == 1
     assert "fine" not in problems and "example.org" not in problems
-    # The GIF (file and data: URL) and the jshtml animation play: found, no complaint.
-    assert counts["animated images"] == 2 and counts["jshtml animations"] == 1
-    assert "animat" not in problems and "anim.gif" not in problems
+    # The GIF (file and data: URL) and the jshtml animations play: found, no complaint; one slider works.
+    assert counts["animated images"] == 2 and counts["jshtml animations"] == 2 and counts["sliders moved"] == 1
+    assert [p for p in defects_report.problems if "animat" in p or "anim.gif" in p] == [
+        next(p for p in defects_report.problems if p.endswith("moving the slider to the last frame does not show it"))
+    ]
     assert not [
         p for p in defects_report.problems if p.startswith("page:") and "theme's CSS" not in p and "screenshot" not in p
     ]
@@ -145,6 +149,9 @@ def test_every_page_reads_cleanly_in_chromium(built_book, chromium):
     ]
     problems += [f"{page}: Sphinx's page is missing" for page in ("genindex", "search") if page not in report.pages]
     problems += [f"{page}: no screenshot" for page in report.pages if not (SCREENS / f"{page}.png").is_file()]
+    # The interactive figures: chapter 2's unfolding and chapter 4's beta, each played and slid.
+    if report.counts["jshtml animations"] < 2 or report.counts["sliders moved"] != report.counts["jshtml animations"]:
+        problems.append("the book's interactive figures (chapter 2's unfolding, chapter 4's beta) are missing or stuck")
     if not report.counts["math elements"] or not report.counts["pages with MathJax"]:
         problems.append("the book shows no typeset formula at all")
     assert not problems, (

@@ -410,7 +410,7 @@ class _PageCheck:
         self.problem(f"animated image ({frame_count(data)} frames) did not change in 3 s: {short}")
 
     def check_jshtml(self, page, img):
-        """matplotlib to_jshtml: every frame decodes, and Play moves to the next one."""
+        """matplotlib to_jshtml: every frame decodes, Play advances, the slider shows the frame it points at."""
         img.scroll_into_view_if_needed()
         page.wait_for_function("(img) => img.src !== ''", arg=img, timeout=TIMEOUT_MS)
         frames = page.evaluate(JSHTML_FRAMES_JS, img)
@@ -429,6 +429,19 @@ class _PageCheck:
         except Exception:
             self.problem(f"jshtml animation {name}: clicking Play does not advance the frames")
         container.locator("button[title='Pause']").click()
+        # The slider: moved to the last frame, it must show that frame.
+        before = img.get_attribute("src")
+        container.locator("input[type='range']").fill(str(len(frames) - 1))
+        try:
+            page.wait_for_function(
+                "([img, src, last]) => img.src !== src"
+                " && img.src === window['anim' + img.id.slice(9)].frames[last].src",
+                arg=[img, before, len(frames) - 1],
+                timeout=5_000,
+            )
+            self.report.counts["sliders moved"] += 1
+        except Exception:
+            self.problem(f"jshtml animation {name}: moving the slider to the last frame does not show it")
 
     def check_maths(self, info):
         counts = self.report.counts
