@@ -21,8 +21,8 @@ TIMED = $(PY) -m tools.book.walltime
 
 .PHONY: book test check lint bench reproduce venv mathjax clean
 
-## book: execute every chapter (full mode) and build the HTML into _build/html
-book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS)
+## book: execute every chapter (full mode), build the HTML into _build/html and print the whole book to _build/html/softsom.pdf
+book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS) $(BROWSER)
 	$(TIMED) "make book" -- $(PY) -m tools.book.runner
 
 ## test: lint, unit tests, every notebook executed by papermill, the book built with -W -n, a browser check

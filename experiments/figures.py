@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -60,6 +62,19 @@ def snapshot_strip(snapshots, grid, X, titles, *, size=2.4):
     return fig
 
 
+_PLAYER_ICONS = {
+    "fa-minus": "\u2212",
+    "fa-fast-backward": "\u21e4",
+    "fa-step-backward": "\u25c1",
+    "fa-play fa-flip-horizontal": "\u25c0",
+    "fa-pause": "\u275a\u275a",
+    "fa-play": "\u25b6",
+    "fa-step-forward": "\u25b7",
+    "fa-fast-forward": "\u21e5",
+    "fa-plus": "+",
+}
+
+
 def player(fig, draw, n_frames, *, interval=200):
     """An interactive figure: ``fig`` redrawn by ``draw(i)`` for frames ``0 .. n_frames - 1``.
 
@@ -75,6 +90,12 @@ def player(fig, draw, n_frames, *, interval=200):
     animation = FuncAnimation(fig, draw, frames=n_frames, interval=interval)
     html = animation.to_jshtml(default_mode="once")
     plt.close(fig)
+    # The template styles its buttons with Font Awesome from a CDN: drop the stylesheet, label them in Unicode.
+    html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
+    for icon, label in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="fa {icon}"></i>', label)
+    if "https://" in html or '<i class="fa' in html:
+        raise RuntimeError("matplotlib's to_jshtml template changed: the player would load from the network")
     return html
 
 

@@ -1,5 +1,6 @@
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from experiments.checks import gradient_check, naive_soft_som
 from experiments.figures import plane, seed_band
@@ -78,3 +79,18 @@ def test_seed_band_holds_a_stopped_run_at_its_last_value():
     seed_band(ax, [np.array([0.2, 0.4, 0.6]), np.array([0.4])], "runs", "C0")
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.3, 0.4, 0.5])
     plt.close(fig)
+
+
+def test_player_is_self_contained_with_a_slider_over_every_frame():
+    import matplotlib.pyplot as plt
+
+    from experiments.figures import player
+
+    fig, ax = plt.subplots(figsize=(1, 1), dpi=20)
+    (line,) = ax.plot([0, 1], [0, 0])
+    html = player(fig, lambda i: line.set_ydata([0, i]), 3)
+    assert "http://" not in html and "https://" not in html and "fa-" not in html
+    assert 'type="range"' in html
+    assert html.count("data:image/png;base64") == 3
+    with pytest.raises(ValueError, match="n_frames must be at least 2"):
+        player(plt.figure(), lambda i: None, 1)

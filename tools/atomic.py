@@ -27,7 +27,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["write_text_atomically", "write_json_atomically", "TEMPORARY_PATTERN"]
+__all__ = ["write_bytes_atomically", "write_text_atomically", "write_json_atomically", "TEMPORARY_PATTERN"]
 
 # Glob for the temporary files of the writes to a file named NAME: TEMPORARY_PATTERN.format(name=NAME).
 TEMPORARY_PATTERN = ".{name}.*.tmp"
@@ -68,8 +68,8 @@ def _signals_deferred():
                 signal.raise_signal(signum)
 
 
-def write_text_atomically(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder.
+def write_bytes_atomically(path, data):
+    """Write ``data`` (bytes) to ``path`` through a temporary file in the same folder.
 
     The temporary file is flushed to disk and then renamed over ``path``, so a
     crash or an interrupt leaves either the previous file or the new one (see
@@ -83,14 +83,19 @@ def write_text_atomically(path, text):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
         try:
             os.fchmod(fd, mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
             raise
+
+
+def write_text_atomically(path, text):
+    """Write ``text`` to ``path`` as UTF-8, atomically (see :func:`write_bytes_atomically`)."""
+    write_bytes_atomically(path, text.encode("utf-8"))
 
 
 def write_json_atomically(path, data):

@@ -12,7 +12,9 @@ directory (so relative paths work as in Jupyter) with the project's pinned
 kernel, into ``OUT/_build/executed/`` next to a copy of the book's
 configuration and prose. Jupyter Book then renders that staged copy with
 execution switched off, so each page shows exactly what papermill produced
-and every notebook runs once per build. ``notebooks/`` is never written.
+and every notebook runs once per build: the HTML site, and the whole book on
+one page, which Chromium prints to the site's PDF (:mod:`tools.book.pdf`).
+``notebooks/`` is never written.
 
 A failing notebook does not stop the others: at the end every failure is
 listed (notebook, cell, exception) and the exit status is 1.
@@ -37,7 +39,7 @@ import papermill
 import yaml
 
 from tools.atomic import write_json_atomically, write_text_atomically
-from tools.book import reproduce, walltime
+from tools.book import pdf, reproduce, walltime
 from tools.tables import text_table
 
 __all__ = [
@@ -297,11 +299,7 @@ def stage(root, stage_dir):
     vendor.symlink_to(root / VENDOR_DIR, target_is_directory=True)
 
 
-def build(stage_dir, out_root):
-    """Render the staged book with Jupyter Book; return the path of index.html."""
-    build_dir = Path(out_root) / "_build"
-    for name in ("html", ".doctrees", "jupyter_execute"):
-        shutil.rmtree(build_dir / name, ignore_errors=True)
+def _jupyter_book(stage_dir, out_root, builder):
     command = [
         str(Path(sys.executable).parent / "jupyter-book"),
         "build",
@@ -309,15 +307,31 @@ def build(stage_dir, out_root):
         "--path-output",
         str(out_root),
         "--builder",
-        "html",
+        builder,
         "-W",
         "-n",
         "--keep-going",
     ]
     completed = subprocess.run(command)
+    if completed.returncode != 0:
+        raise RunnerError(f"jupyter-book build --builder {builder} failed (exit status {completed.returncode})")
+
+
+def build(stage_dir, out_root):
+    """Render the staged book with Jupyter Book, and its PDF into the site; return the path of index.html.
+
+    The HTML site goes to ``_build/html``; the single-page HTML to
+    ``_build/singlehtml``, printed by Chromium to ``_build/html/`` + :data:`pdf.PDF_NAME`.
+    """
+    build_dir = Path(out_root) / "_build"
+    for name in ("html", "singlehtml", ".doctrees", "jupyter_execute"):
+        shutil.rmtree(build_dir / name, ignore_errors=True)
+    _jupyter_book(stage_dir, out_root, "html")
     index = build_dir / "html" / "index.html"
-    if completed.returncode != 0 or not index.is_file():
-        raise RunnerError(f"jupyter-book build failed (exit status {completed.returncode})")
+    if not index.is_file():
+        raise RunnerError(f"jupyter-book build wrote no {index}")
+    _jupyter_book(stage_dir, out_root, "singlehtml")
+    pdf.print_book(build_dir / "singlehtml", build_dir / "html" / pdf.PDF_NAME)
     return index.resolve()
 
 
