@@ -27,6 +27,7 @@ __all__ = [
     "budget_table",
     "difficulty_table",
     "trial_counts",
+    "shared_range",
     "NATURAL_BOUNDS",
     "SOM_DESIGNS",
     "answer",
@@ -242,6 +243,16 @@ def chosen_rows(search_document):
 def trial_counts(search_document):
     """``{family: number of trials}``: equal for every family by the schema."""
     return {entry["name"]: len(entry["trials"]) for entry in search_document["families"]}
+
+
+def shared_range(search_document, knob):
+    """The searched range of ``knob``, the same in every family that has it (a ``ValueError`` if not)."""
+    ranges = [entry["space"][knob] for entry in search_document["families"] if knob in entry["space"]]
+    if not ranges:
+        raise ValueError(f"knob {knob!r} is searched by no family")
+    if any(other != ranges[0] for other in ranges):
+        raise ValueError(f"knob {knob!r} has different ranges in different families: {ranges}")
+    return ranges[0]
 
 
 def classic_rows(document):

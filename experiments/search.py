@@ -46,10 +46,14 @@ __all__ = [
 ]
 
 LOSS_WEIGHT = 1e-4  # the log-loss's share of a network trial's score: a tie-break (log-losses are < 17)
-WIDE = (2, 256)  # hidden-layer widths, on a log scale
+WIDE = (2, 512)  # hidden-layer widths, on a log scale
 NARROW = (2, 128)  # widths of each of two layers
 LEARNING_RATES = (1e-4, 0.3)  # Adam's, on a log scale: every network family's
-SIDES = (2, 32)  # a square grid's side, for every SOM family
+SIDES = (2, 48)  # a square grid's side, for every SOM family
+# Early stopping's patience, in epochs, on a log scale, for every network family. At least 200: with a
+# shorter one a run can stop on a dip of its validation accuracy long before it has converged.
+PATIENCE = (200, 2000)
+SOM_EPOCHS = (1, 200)  # a preprocessing map's Kohonen training, on a log scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +71,7 @@ def _training(trial, protocol):
     return dict(
         activation=trial.suggest_categorical("activation", ["tanh", "relu"]),
         learning_rate=trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
-        patience=trial.suggest_int("patience", 20, 2000, log=True),
+        patience=trial.suggest_int("patience", *PATIENCE, log=True),
         epochs=protocol.max_epochs,
     )
 
@@ -121,7 +125,7 @@ def _preprocessing(output):
             hidden=(_width(trial, "width"),),
             grid_shape=_grid(trial),
             output=output,
-            som_epochs=trial.suggest_int("som_epochs", 1, 50, log=True),
+            som_epochs=trial.suggest_int("som_epochs", *SOM_EPOCHS, log=True),
             **extra,
             **_training(trial, protocol),
         )

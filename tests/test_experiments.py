@@ -201,6 +201,17 @@ def test_chosen_rows_mark_knobs_at_the_edge(search_document):
     assert report.edge_knobs({"families": [knn]}) == [("knn", "n_neighbors", 59)]
 
 
+def test_a_shared_range_is_the_same_in_every_family_that_searches_the_knob(search_document):
+    low, high = search.PATIENCE
+    assert report.shared_range(search_document, "patience") == {"low": low, "high": high, "log": True}
+    with pytest.raises(ValueError, match="'n_estimators' is searched by no family"):
+        report.shared_range(search_document, "n_estimators")
+    broken = copy.deepcopy(search_document)
+    broken["families"][1]["space"]["patience"]["high"] = 500
+    with pytest.raises(ValueError, match="'patience' has different ranges"):
+        report.shared_range(broken, "patience")
+
+
 def test_the_answer_names_the_slides_designs_that_beat_the_pure_network():
     def row(a, verdict):
         return {"a": a, "b": report.REFERENCE, "verdict": verdict}
