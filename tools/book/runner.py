@@ -68,6 +68,9 @@ VENDOR_DIR = "_vendor"
 # Generated at build time from the build itself; listed in _toc.yml, absent from book/.
 REPRODUCE_PAGE = "book/reproduce.md"
 INJECTED_TAG = "injected-parameters"
+# Seconds a cell may run before it counts as hung. Chapter 6's full evaluation is one cell of about 20
+# minutes on a 2-core machine; the bound is the 45 minutes the whole test suite may take.
+CELL_TIMEOUT = 2700
 
 
 class RunnerError(Exception):
@@ -241,7 +244,7 @@ def stderr_to(path):
         os.close(saved)
 
 
-def execute(root, notebooks, stage_dir, parameters=(), quick=False, timeout=900):
+def execute(root, notebooks, stage_dir, parameters=(), quick=False, timeout=CELL_TIMEOUT):
     """Execute ``notebooks`` (paths relative to ``root``) into ``stage_dir``.
 
     Returns
@@ -349,7 +352,7 @@ def check_writable(out_root, stage_dir):
         raise RunnerError(f"cannot write to the output folder {out_root} (--out): {err}") from None
 
 
-def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=900, build_html=True):
+def run(root=".", out_root=None, quick=False, only=(), parameters=(), timeout=CELL_TIMEOUT, build_html=True):
     """Execute the chapters and build the book; return the process exit status."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
         raise RunnerError(f"timeout must be a positive number of seconds allowed per cell; got {timeout!r}")
@@ -411,7 +414,9 @@ def main(argv=None):
         metavar="[NB:]NAME=VALUE",
         help="set a parameter of every chapter (or of chapter NB)",
     )
-    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per cell (default 900)")
+    parser.add_argument(
+        "--timeout", type=float, default=CELL_TIMEOUT, help=f"seconds allowed per cell (default {CELL_TIMEOUT})"
+    )
     parser.add_argument("--root", default=".", help="the book's folder, holding _toc.yml (default: .)")
     parser.add_argument("--out", default=None, help="folder that receives _build/ (default: the project root)")
     parser.add_argument("--no-build", action="store_true", help="execute the notebooks, do not build the HTML")
