@@ -32,7 +32,7 @@ class SoftSOM(keras.layers.Layer):
     layer's ``embedding`` weight ``[K, n]``. Gradients always flow to the
     layer's input; what happens to the embedding depends on ``embedding_update``:
 
-    ``"kohonen"`` (the paper's way)
+    ``"kohonen"`` (the slides' design, as this library reads it)
         The embedding is a non-trainable weight, a constant for
         backpropagation. During training (``training=True``, as in
         ``Model.fit``) every batch updates it by the mini-batch Kohonen rule
@@ -46,7 +46,7 @@ class SoftSOM(keras.layers.Layer):
         step is traced again, e.g. after ``Model.compile``).
     ``"backprop"``
         The embedding is a trainable weight, moved by the optimizer (an
-        extension beyond the paper).
+        extension beyond the slides).
     ``"frozen"``
         Fixed, e.g. a map fitted beforehand: see :meth:`from_kohonen`.
 

@@ -257,7 +257,7 @@ def interposed_som(
         Number of classes, >= 2.
     embedding_update : {"kohonen", "backprop", "frozen"}, default "kohonen"
         How the SOM's embedding learns (see :class:`~softsom.SoftSOM`):
-        the paper's Kohonen rule on the activations it is shown, the
+        the Kohonen rule on the activations it is shown (the slides' design), the
         optimizer, or not at all.
     decay_samples : int, default 100_000
         Inputs over which the Kohonen learning rate and radius decay.
