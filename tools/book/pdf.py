@@ -44,8 +44,11 @@ async () => {
 FOOTER = '<div style="font-size: 8px; width: 100%; text-align: center;"><span class="pageNumber"></span></div>'
 
 
-def print_book(singlehtml_dir, out_path, root_doc="book/intro", chromium=CHROMIUM):
+def print_book(singlehtml_dir, out_path, root_doc, chromium=CHROMIUM):
     """Print the single page ``singlehtml_dir/<root_doc>.html`` to ``out_path`` (written atomically).
+
+    ``root_doc`` is the table of contents' root (e.g. "book/intro"): singlehtml
+    writes the whole book into that one page.
 
     Returns the PDF's size in bytes. Raises ``RuntimeError`` if an image of the
     page does not load.
@@ -88,8 +91,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("singlehtml", type=Path, help="the book's singlehtml folder")
     parser.add_argument("out", type=Path, help="the PDF to write")
+    parser.add_argument("--root-doc", default="book/intro", help="the book's root page (default book/intro)")
     args = parser.parse_args(argv)
-    size = print_book(args.singlehtml, args.out)
+    size = print_book(args.singlehtml, args.out, args.root_doc)
     print(f"{args.out}: {size / 1e6:.1f} MB")
     return 0
 

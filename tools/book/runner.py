@@ -334,7 +334,8 @@ def build(stage_dir, out_root):
     if not index.is_file():
         raise RunnerError(f"jupyter-book build wrote no {index}")
     _jupyter_book(stage_dir, out_root, "singlehtml")
-    pdf.print_book(build_dir / "singlehtml", build_dir / "html" / pdf.PDF_NAME)
+    root_doc = toc_entries(stage_dir)[0]  # the table of contents' root: singlehtml's only page
+    pdf.print_book(build_dir / "singlehtml", build_dir / "html" / pdf.PDF_NAME, root_doc)
     return index.resolve()
 
 
