@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from experiments.results import best_trial
+from experiments.results import chosen_trial
 from experiments.stats import holm, paired_difference, summary
 
 __all__ = [
@@ -71,7 +71,7 @@ SLIDES_CONTRASTS = [
 def contenders(document):
     """``{name: {"kind", "description", "settings", "runs", "accuracy" (summary)}}`` of every contender.
 
-    ``kind`` is "tuned" (a searched family's best trial), "slides" (the slides'
+    ``kind`` is "tuned" (a searched family's chosen trial), "slides" (the slides'
     untuned setting) or "reference" (a classical method).
     """
     out = {}
@@ -194,7 +194,7 @@ def _knob(value):
 def _chosen_knobs(entry):
     """A searched family's chosen knobs: ``[(key, value, mark)]``, mark "natural bound", "edge" or ""."""
     out = []
-    for key, value in sorted(best_trial(entry["trials"])["params"].items()):
+    for key, value in sorted(chosen_trial(entry)["params"].items()):
         if NATURAL_BOUNDS.get(key) == value:
             mark = "natural bound"
         else:
@@ -219,21 +219,24 @@ def time_limited(edges):
 
 
 def chosen_rows(search_document):
-    """Per family: its trials, the best score and the chosen knobs.
+    """Per family: its trials, the chosen trial (its rank by score, its score and pooled score) and its knobs.
 
     A knob within 2% of an end of its searched range is marked "(edge)", one at
     a value in :data:`NATURAL_BOUNDS` "(natural bound)".
     """
     rows = []
     for entry in search_document["families"]:
-        best = best_trial(entry["trials"])
+        chosen = chosen_trial(entry)
+        pooled = next(r["pooled_score"] for r in entry["rescored"] if r["number"] == chosen["number"])
         knobs = [f"{key} {_knob(value)}{f' ({mark})' if mark else ''}" for key, value, mark in _chosen_knobs(entry)]
         rows.append(
             {
                 "family": entry["name"],
                 "trials": len(entry["trials"]),
-                "best trial": best["number"],
-                "score": f"{best['score']:.4f}",
+                "chosen trial": chosen["number"],
+                "rank by score": [r["number"] for r in entry["rescored"]].index(chosen["number"]) + 1,
+                "score": f"{chosen['score']:.4f}",
+                "pooled score": f"{pooled:.4f}",
                 "chosen": ", ".join(knobs),
             }
         )
@@ -295,18 +298,24 @@ def answer(planned):
 
     ``compared`` are the contrasts of :data:`SOM_DESIGNS` against
     :data:`REFERENCE`, ``wins`` the designs whose difference survives Holm's
-    adjustment upwards, ``sentence`` the answer in words.
+    adjustment upwards, ``sentence`` the answer in words (naming, too, the
+    designs whose difference survives it downwards).
     """
     compared = [row for row in planned if row["b"] == REFERENCE and row["a"] in SOM_DESIGNS]
     wins = [row["a"] for row in compared if row["verdict"] == "higher than"]
+    losses = [row["a"] for row in compared if row["verdict"] == "lower than"]
     setting = "on this task, once every contender is tuned alike and trained to convergence, "
     if wins:
         sentence = setting + f"{' and '.join(wins)} classify better than the tuned pure network"
     else:
         sentence = setting + (
             "neither of the slides' designs (SOM preprocessing, the interposed SOM with the Kohonen rule) "
-            "classifies better than a tuned pure network: there, the SOM adds nothing measurable"
+            "classifies better than a tuned pure network"
         )
+    if losses:
+        sentence += f"; {' and '.join(losses)} classif{'ies' if len(losses) == 1 else 'y'} measurably worse than it"
+    elif not wins:
+        sentence += ": there, the SOM adds nothing measurable"
     return wins, compared, sentence
 
 

@@ -10,19 +10,24 @@ names the file and the path of the first wrong field (e.g.
 
 ``results/spiral_search.json`` (:func:`save_search`, :func:`load_search`)::
 
-    {..., "settings": {"n_trials", "tuning_seeds", "sampler_seed"},
+    {..., "settings": {"n_trials", "tuning_seeds", "sampler_seed", "rescored_trials", "rescoring_seeds"},
      "families": [{"name", "description", "kind": "network" | "reference",
                    "space": {knob: {"low", "high", "log"} | {"choices"}},
                    "trials": [{"number", "params": {...}, "score",
                                "val_accuracy" (networks) | "cv_accuracy" (references),
                                "test_accuracy", "learned_parameters" (int or null),
-                               "epochs_run" (networks)}, ...]}, ...]}
+                               "epochs_run" (networks)}, ...],
+                   "rescored": [{"number", "score", "val_accuracy" | "cv_accuracy",
+                                 "test_accuracy", "pooled_score"}, ...]}, ...]}
 
-  Every family holds exactly ``n_trials`` trials, numbered 0, 1, ...
+  Every family holds exactly ``n_trials`` trials, numbered 0, 1, ..., and
+  ``rescored_trials`` rescored ones: its best trials by score, best first
+  (:func:`experiments.search.rescore_family`).
 
 ``results/spiral.json`` (:func:`save`, :func:`load`)::
 
-    {..., "seeds": [int, ...], "search": {"settings", "chosen": {family: trial number}},
+    {..., "seeds": [int, ...], "classic_seeds": [int, ...] (the first seeds),
+     "search": {"settings", "chosen": {family: trial number}},
      "configurations": [{"settings": {Configuration fields},
                          "runs": [{"seed", "test_accuracy", "test_log_loss", "val_accuracy",
                                    "val_log_loss", "train_accuracy", "epochs_to_100" (int or null),
@@ -32,6 +37,8 @@ names the file and the path of the first wrong field (e.g.
                      "runs": [{"seed", "test_accuracy", "train_accuracy"}, ...]}, ...],
      "classic": [{"settings": {Configuration fields},
                   "runs": [{"seed", "epochs_to_100" (int or null), "final_train_accuracy"}, ...]}, ...]}
+
+  with one classic run per seed of "classic_seeds".
 
 ``results/spiral_studies.json`` (:func:`save_studies`, :func:`load_studies`)::
 
@@ -72,9 +79,10 @@ __all__ = [
     "load_studies",
     "compare",
     "best_trial",
+    "chosen_trial",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MODES = ("full", "quick")
 COUNT = Number(integer=True, low=0)
 FRACTION = Number(integer=False, low=0.0, high=1.0)
@@ -113,6 +121,16 @@ TRIAL_FIELDS = {
         "learned_parameters": Number(integer=True, low=0, nullable=True),
     },
 }
+RESCORED_FIELDS = {
+    kind: {
+        "number": COUNT,
+        "score": Number(integer=False),
+        accuracy: FRACTION,
+        "test_accuracy": FRACTION,
+        "pooled_score": Number(integer=False),
+    }
+    for kind, accuracy in (("network", "val_accuracy"), ("reference", "cv_accuracy"))
+}
 # Across machines, round-off (oneDNN, CPU features) changes individual runs; the
 # per-configuration means must still agree to within these.
 TOLERANCE = {"test_accuracy": 0.05, "test_log_loss": 0.10}
@@ -131,7 +149,11 @@ def search_document(protocol, settings, trials, mode):
     """The search's document; ``trials`` as :func:`experiments.search.search` returns them."""
     return {
         **_header(protocol, mode),
-        "settings": {**dataclasses.asdict(settings), "tuning_seeds": list(settings.tuning_seeds)},
+        "settings": {
+            **dataclasses.asdict(settings),
+            "tuning_seeds": list(settings.tuning_seeds),
+            "rescoring_seeds": list(settings.rescoring_seeds),
+        },
         "families": [
             {
                 "name": family.name,
@@ -139,8 +161,9 @@ def search_document(protocol, settings, trials, mode):
                 "kind": family.kind,
                 "space": space,
                 "trials": [_without(record, "seconds") for record in records],
+                "rescored": rescored,
             }
-            for family, records, space in trials
+            for family, records, rescored, space in trials
         ],
     }
 
@@ -149,7 +172,7 @@ def _reference_settings(reference):
     return {"name": reference.name, "description": reference.description, "params": dict(reference.params)}
 
 
-def evaluation_document(protocol, seeds, search, configurations, references, classic, mode):
+def evaluation_document(protocol, seeds, classic_seeds, search, configurations, references, classic, mode):
     """The evaluation's document (spiral.json) from :func:`experiments.spirals.evaluate`'s runs.
 
     ``search`` is ``{"settings": the search's settings, "chosen": {family: trial number}}``.
@@ -157,6 +180,7 @@ def evaluation_document(protocol, seeds, search, configurations, references, cla
     return {
         **_header(protocol, mode),
         "seeds": list(seeds),
+        "classic_seeds": list(classic_seeds),
         "search": search,
         "configurations": [
             {"settings": config.settings(), "runs": [_without(run, "seconds") for run in runs]}
@@ -213,20 +237,22 @@ def _check_seeds(where, seeds):
     return seeds
 
 
-def _check_runs(where, runs, fields, seeds):
-    """One run per seed, in the order of ``seeds``, each with exactly ``fields``."""
+def _check_runs(where, runs, fields, seeds, seeds_name="seeds"):
+    """One run per seed, in the order of ``seeds`` (the document's ``seeds_name``), each with exactly ``fields``."""
     if not isinstance(runs, list):
         raise ValueError(f"{where} must be a list; got {type(runs).__name__}")
     if len(runs) != len(seeds):
-        raise ValueError(f"{where} has {len(runs)} runs, but seeds has {len(seeds)}: one run per seed")
+        raise ValueError(f"{where} has {len(runs)} runs, but {seeds_name} has {len(seeds)}: one run per seed")
     for i, (run, seed) in enumerate(zip(runs, seeds)):
         at = f"{where}[{i}]"
         check_fields(at, run, fields)
         if run["seed"] != seed:
-            raise ValueError(f"{at}.seed is {run['seed']}, but seeds[{i}] is {seed}: runs follow the order of seeds")
+            raise ValueError(
+                f"{at}.seed is {run['seed']}, but {seeds_name}[{i}] is {seed}: runs follow the order of {seeds_name}"
+            )
 
 
-def _check_entries(section, entries, fields, seeds, key="settings"):
+def _check_entries(section, entries, fields, seeds, key="settings", seeds_name="seeds"):
     """Named entries, each with its runs; names unique. Returns the names in order."""
     names = {}
     for i, entry in enumerate(_non_empty_list(section, entries)):
@@ -237,18 +263,31 @@ def _check_entries(section, entries, fields, seeds, key="settings"):
         if name in names:
             raise ValueError(f"{where}.{key}.name {name!r} is already used by {section}[{names[name]}]")
         names[name] = i
-        _check_runs(f"{where}.runs", entry["runs"], fields, seeds)
+        _check_runs(f"{where}.runs", entry["runs"], fields, seeds, seeds_name)
     return list(names)
 
 
 def validate(data):
     """Return a spiral.json document if it follows the schema, else raise ValueError naming the first wrong field."""
-    _check_header(data, {"seeds": list, "search": dict, "configurations": list, "references": list, "classic": list})
+    _check_header(
+        data,
+        {
+            "seeds": list,
+            "classic_seeds": list,
+            "search": dict,
+            "configurations": list,
+            "references": list,
+            "classic": list,
+        },
+    )
     seeds = _check_seeds("seeds", data["seeds"])
+    classic_seeds = _check_seeds("classic_seeds", data["classic_seeds"])
+    if classic_seeds != seeds[: len(classic_seeds)]:
+        raise ValueError(f"classic_seeds must be the first seeds {seeds[: len(classic_seeds)]}; got {classic_seeds}")
     check_fields("search", data["search"], {"settings": dict, "chosen": dict})
     _check_entries("configurations", data["configurations"], RUN_FIELDS, seeds)
     _check_entries("references", data["references"], REFERENCE_RUN_FIELDS, seeds)
-    _check_entries("classic", data["classic"], CLASSIC_FIELDS, seeds)
+    _check_entries("classic", data["classic"], CLASSIC_FIELDS, classic_seeds, seeds_name="classic_seeds")
     return data
 
 
@@ -256,13 +295,29 @@ def validate_search(data):
     """Return a spiral_search.json document if it follows the schema; every family has ``n_trials`` trials."""
     _check_header(data, {"settings": dict, "families": list})
     settings = check_fields(
-        "settings", data["settings"], {"n_trials": COUNT, "tuning_seeds": list, "sampler_seed": COUNT}
+        "settings",
+        data["settings"],
+        {
+            "n_trials": COUNT,
+            "tuning_seeds": list,
+            "sampler_seed": COUNT,
+            "rescored_trials": Number(integer=True, low=1),
+            "rescoring_seeds": list,
+        },
     )
     _check_seeds("settings.tuning_seeds", settings["tuning_seeds"])
+    _check_seeds("settings.rescoring_seeds", settings["rescoring_seeds"])
+    shared = sorted(set(settings["tuning_seeds"]) & set(settings["rescoring_seeds"]))
+    if shared:
+        raise ValueError(f"settings.rescoring_seeds repeats tuning seeds {shared}: a rescore needs new seeds")
     names = set()
     for i, family in enumerate(_non_empty_list("families", data["families"])):
         where = f"families[{i}]"
-        check_fields(where, family, {"name": str, "description": str, "kind": str, "space": dict, "trials": list})
+        check_fields(
+            where,
+            family,
+            {"name": str, "description": str, "kind": str, "space": dict, "trials": list, "rescored": list},
+        )
         if family["name"] in names:
             raise ValueError(f"{where}.name {family['name']!r} is used twice")
         names.add(family["name"])
@@ -278,7 +333,21 @@ def validate_search(data):
             check_fields(f"{where}.trials[{j}]", trial, TRIAL_FIELDS[family["kind"]])
             if trial["number"] != j:
                 raise ValueError(f"{where}.trials[{j}].number is {trial['number']}: trials are numbered in order")
+        _check_rescored(where, family, min(settings["rescored_trials"], len(trials)))
     return data
+
+
+def _check_rescored(where, family, count):
+    """The rescored records are the family's ``count`` best trials by score, best first."""
+    ranked = [t["number"] for t in sorted(family["trials"], key=lambda t: (t["score"], t["number"]))][:count]
+    rescored = family["rescored"]
+    for j, record in enumerate(rescored):
+        check_fields(f"{where}.rescored[{j}]", record, RESCORED_FIELDS[family["kind"]])
+    numbers = [record["number"] for record in rescored]
+    if numbers != ranked:
+        raise ValueError(
+            f"{where}.rescored holds trials {numbers}, but the {count} best trials by score are {ranked}, best first"
+        )
 
 
 def validate_studies(data):
@@ -341,6 +410,7 @@ def _experiment(data):
     return {
         "protocol": data["protocol"],
         "seeds": data["seeds"],
+        "classic_seeds": data["classic_seeds"],
         "search": data["search"],
         "configurations": [entry["settings"] for entry in data["configurations"]],
         "references": [entry["settings"] for entry in data["references"]],
@@ -392,5 +462,15 @@ def compare(new, committed):
 
 
 def best_trial(trials):
-    """The record with the lowest score (the first of equals): a searched family's chosen trial."""
+    """The trial record with the lowest score on the tuning seeds (the first of equals)."""
     return min(trials, key=lambda record: (record["score"], record["number"]))
+
+
+def chosen_trial(family):
+    """A searched family's chosen trial record: of its rescored trials, the one of lowest pooled score.
+
+    ``family`` is one entry of the search document's "families" (its "trials"
+    and "rescored"); ties go to the lower trial number.
+    """
+    pick = min(family["rescored"], key=lambda record: (record["pooled_score"], record["number"]))
+    return family["trials"][pick["number"]]

@@ -17,6 +17,14 @@ validation splits together (it needs no validation set to stop on). Both
 scores are error rates. Every trial also records its test accuracy and
 parameter count on the tuning seeds, for the capacity figure: never for the
 choice.
+
+The best few trials' scores are close to each other and to the noise of a
+small validation set, so the search does not stop at its lowest score: the
+``rescored_trials`` best trials of every family are scored again, the same way,
+on the ``rescoring_seeds`` (more tuning seeds, again none of them an evaluation
+seed), and the family's chosen trial is the one with the lowest *pooled score*,
+the mean over all its tuning and rescoring seeds
+(:func:`experiments.results.chosen_trial`).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import optuna
 import tensorflow as tf
 
 from experiments import references
-from experiments.results import best_trial
+from experiments.results import best_trial, chosen_trial
 from experiments.training import Configuration, run_configuration
 
 __all__ = [
@@ -41,8 +49,10 @@ __all__ = [
     "SearchSettings",
     "configuration",
     "search_family",
+    "rescore_family",
     "search",
     "best_trial",
+    "chosen_trial",
 ]
 
 LOSS_WEIGHT = 1e-4  # the log-loss's share of a network trial's score: a tie-break (log-losses are < 17)
@@ -195,6 +205,8 @@ class SearchSettings:
     n_trials: int = 30
     tuning_seeds: tuple = (1000, 1001)
     sampler_seed: int = 0
+    rescored_trials: int = 5
+    rescoring_seeds: tuple = (1002, 1003, 1004, 1005)
 
 
 def configuration(family, params, protocol):
@@ -219,6 +231,13 @@ def _network_trial(config, protocol, seeds):
     }
 
 
+def _score(family, model, protocol, seeds):
+    """A trial's score on ``seeds`` and what it records besides (see the module's docstring)."""
+    if family.kind == "network":
+        return _network_trial(model, protocol, seeds)
+    return references.trial(model, protocol, seeds)
+
+
 def search_family(name, protocol, settings):
     """Run one family's trials; return them as JSON-ready records, in order.
 
@@ -239,10 +258,7 @@ def search_family(name, protocol, settings):
     def objective(trial):
         start = time.perf_counter()
         model = family.space(trial, protocol)
-        if family.kind == "network":
-            score, extra = _network_trial(model, protocol, settings.tuning_seeds)
-        else:
-            score, extra = references.trial(model, protocol, settings.tuning_seeds)
+        score, extra = _score(family, model, protocol, settings.tuning_seeds)
         records.append(
             {
                 "number": trial.number,
@@ -262,6 +278,36 @@ def search_family(name, protocol, settings):
     return records, space
 
 
+def rescore_family(name, records, protocol, settings):
+    """The ``settings.rescored_trials`` best of a family's trial ``records``, scored on the rescoring seeds.
+
+    Returns JSON-ready records, best first by the trials' own score: each has
+    the trial's ``number``, its ``score`` on the rescoring seeds with the same
+    accuracies the trial records (``val_accuracy`` or ``cv_accuracy``, and
+    ``test_accuracy``), and its ``pooled_score``, the mean score over the
+    tuning and rescoring seeds together.
+    """
+    tf.config.experimental.enable_op_determinism()
+    family = FAMILIES[name]
+    ranked = sorted(records, key=lambda record: (record["score"], record["number"]))
+    n_tuning, n_rescoring = len(settings.tuning_seeds), len(settings.rescoring_seeds)
+    out = []
+    for record in ranked[: settings.rescored_trials]:
+        model = configuration(name, record["params"], protocol)
+        score, extra = _score(family, model, protocol, settings.rescoring_seeds)
+        accuracy = "val_accuracy" if family.kind == "network" else "cv_accuracy"
+        out.append(
+            {
+                "number": record["number"],
+                "score": score,
+                accuracy: extra[accuracy],
+                "test_accuracy": extra["test_accuracy"],
+                "pooled_score": (n_tuning * record["score"] + n_rescoring * score) / (n_tuning + n_rescoring),
+            }
+        )
+    return out
+
+
 def _range(distribution):
     """A searched range as JSON: ``{"low", "high", "log"}``, or ``{"choices"}``."""
     if isinstance(distribution, optuna.distributions.CategoricalDistribution):
@@ -272,11 +318,15 @@ def _range(distribution):
 def _timed_search_family(name, protocol, settings):
     start = time.perf_counter()
     records, space = search_family(name, protocol, settings)
-    return records, space, time.perf_counter() - start
+    rescored = rescore_family(name, records, protocol, settings)
+    return records, rescored, space, time.perf_counter() - start
 
 
 def search(protocol, settings, families=None, log=print):
-    """Every family's trials: ``[(Family, [trial record, ...], space)]``, in :data:`FAMILIES`' order.
+    """Every family's trials and rescored trials, in :data:`FAMILIES`' order.
+
+    Returns ``[(Family, [trial record, ...], [rescored record, ...], space)]``
+    (:func:`search_family`, :func:`rescore_family`).
 
     Each family's search runs in a fresh process, one per CPU core at a time:
     hundreds of compiled training loops in one process have crashed TensorFlow
@@ -295,11 +345,14 @@ def search(protocol, settings, families=None, log=print):
         jobs = {name: pool.apply_async(_timed_search_family, (name, protocol, settings)) for name in started}
         for name in names:
             job = jobs[name]
-            records, space, seconds = job.get()
+            records, rescored, space, seconds = job.get()
             best = best_trial(records)
+            chosen = chosen_trial({"trials": records, "rescored": rescored})
+            pooled = next(record["pooled_score"] for record in rescored if record["number"] == chosen["number"])
             log(
-                f"{name}: {settings.n_trials} trials in {seconds:.0f} s; "
-                f"best score {best['score']:.4f} (trial {best['number']})"
+                f"{name}: {settings.n_trials} trials and {len(rescored)} rescored in {seconds:.0f} s; "
+                f"best score {best['score']:.4f} (trial {best['number']}), "
+                f"chosen trial {chosen['number']} (pooled score {pooled:.4f})"
             )
-            out.append((FAMILIES[name], records, space))
+            out.append((FAMILIES[name], records, rescored, space))
     return out

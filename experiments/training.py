@@ -207,10 +207,14 @@ class Trainer:
     numbers as a new model and optimizer would. The loop keeps a copy of the
     weights of the best-validation checkpoint (see the module's docstring) and
     restores it at the end; test accuracy is recorded every epoch for the learning curves only.
+    With ``held_out=False`` (a task whose only data is its training set) the
+    loop evaluates nothing beyond the training pass: the validation and test
+    values it records are the training pass's.
     """
 
-    def __init__(self, model, learning_rate):
+    def __init__(self, model, learning_rate, held_out=True):
         self.model = model
+        self.held_out = held_out
         self.optimizer = keras.optimizers.Adam(learning_rate)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy()
         self._best_weights = [tf.Variable(w, trainable=False) for w in model.get_weights()]
@@ -231,10 +235,13 @@ class Trainer:
             correct = _correct(probabilities, y)
             gradients = tape.gradient(loss, self.model.trainable_variables)
             self.optimizer.apply(gradients, self.model.trainable_variables)
-            val_probabilities = self.model(x_val, training=False)
-            val_loss = self.loss_fn(y_val, val_probabilities)
-            val_correct = _correct(val_probabilities, y_val)
-            test_correct = _correct(self.model(x_test, training=False), y_test)
+            if self.held_out:
+                val_probabilities = self.model(x_val, training=False)
+                val_loss = self.loss_fn(y_val, val_probabilities)
+                val_correct = _correct(val_probabilities, y_val)
+                test_correct = _correct(self.model(x_test, training=False), y_test)
+            else:
+                val_loss, val_correct, test_correct = loss, correct, correct
             values = (loss, correct, val_loss, val_correct, test_correct)
             history = [h.write(i, tf.cast(v, tf.float32)) for h, v in zip(history, values)]
             epoch = self._epochs_done + i
@@ -320,13 +327,13 @@ def _accuracy(probabilities, y):
     return float(np.mean(probabilities.argmax(axis=1) == y))
 
 
-def _trained(config, seed, data, trainers, epochs, patience, checkpoints=(), on_checkpoint=None):
+def _trained(config, seed, data, trainers, epochs, patience, checkpoints=(), on_checkpoint=None, held_out=True):
     """Build the seed's model, train it with the configuration's shared Trainer."""
     keras.utils.set_random_seed(seed)
     model, features, som = build_model(config, data["train"][0], seed)
-    key = (config, len(data["train"][0]))  # an interposed map's schedule depends on the training-set size
+    key = (config, len(data["train"][0]), held_out)  # an interposed map's schedule depends on the training-set size
     if key not in trainers:
-        trainers[key] = Trainer(model, config.learning_rate)
+        trainers[key] = Trainer(model, config.learning_rate, held_out)
     trainer = trainers[key]
     mapped = {part: (features(X), y) for part, (X, y) in data.items()}
     history = trainer.fit(model.get_weights(), mapped, epochs, patience, checkpoints, on_checkpoint)
@@ -394,7 +401,7 @@ def run_classic(config, protocol, seed, trainers):
     """
     X, y = classic_data()
     data = dict.fromkeys(("train", "validation", "test"), (X, y))
-    *_, history = _trained(config, seed, data, trainers, protocol.classic_epochs, patience=None)
+    *_, history = _trained(config, seed, data, trainers, protocol.classic_epochs, patience=None, held_out=False)
     return {
         "seed": seed,
         "epochs_to_100": history["epochs_to_100"],

@@ -27,7 +27,7 @@ INTERPOSED = Configuration(
 PRE_HARD = Configuration(
     "pre_hard", "hard", "som_preprocessing", grid_shape=(4, 4), output="hard", som_epochs=1, epochs=15
 )
-QUICK_SEARCH = search.SearchSettings(n_trials=2, tuning_seeds=(1000,))
+QUICK_SEARCH = spirals.search_settings(quick=True)
 
 
 @pytest.fixture(scope="module")
@@ -178,10 +178,46 @@ def test_search_records_every_trial_with_equal_counts(search_document, tmp_path)
 
 def test_search_is_repeatable(search_document):
     again = search.search(TINY, QUICK_SEARCH, families=["pure_nn_1"], log=lambda _: None)
-    (family, records, space), first = again[0], search_document["families"][0]
+    (family, records, rescored, space), first = again[0], search_document["families"][0]
     assert [r["params"] for r in records] == [t["params"] for t in first["trials"]]
     assert [r["score"] for r in records] == [t["score"] for t in first["trials"]]
+    assert rescored == first["rescored"]
     assert space == first["space"] and family.name == "pure_nn_1"
+
+
+def test_the_best_trials_are_rescored_on_new_seeds_and_pooled(search_document):
+    settings = search_document["settings"]
+    assert not set(settings["tuning_seeds"]) & set(settings["rescoring_seeds"])
+    for entry in search_document["families"]:
+        [rescored] = entry["rescored"]  # quick mode rescores the best trial only
+        best = search.best_trial(entry["trials"])
+        assert rescored["number"] == best["number"]
+        assert rescored["score"] != best["score"]  # another seed, another score
+        assert rescored["pooled_score"] == pytest.approx((best["score"] + rescored["score"]) / 2)
+        assert search.chosen_trial(entry) is best
+
+
+def test_the_chosen_trial_has_the_lowest_pooled_score_not_the_lowest_score():
+    trials = [{"number": i, "score": score} for i, score in enumerate([0.10, 0.05, 0.08])]
+    rescored = [{"number": 1, "pooled_score": 0.09}, {"number": 2, "pooled_score": 0.07}]
+    assert search.chosen_trial({"trials": trials, "rescored": rescored}) is trials[2]
+    tied = [{"number": 2, "pooled_score": 0.07}, {"number": 1, "pooled_score": 0.07}]
+    assert search.chosen_trial({"trials": trials, "rescored": tied}) is trials[1]
+
+
+def test_a_search_file_must_rescore_the_best_trials_on_new_seeds(search_document, tmp_path):
+    path = tmp_path / "search.json"
+    wrong = copy.deepcopy(search_document)
+    entry = wrong["families"][0]
+    worst = max(entry["trials"], key=lambda t: (t["score"], t["number"]))
+    entry["rescored"][0]["number"] = worst["number"]
+    with pytest.raises(ValueError, match=r"families\[0\]\.rescored holds trials .* best trials by score"):
+        results.save_search(path, wrong)
+    reused = copy.deepcopy(search_document)
+    reused["settings"]["rescoring_seeds"] = reused["settings"]["tuning_seeds"]
+    with pytest.raises(ValueError, match="rescoring_seeds repeats tuning seeds"):
+        results.save_search(path, reused)
+    assert not path.exists()
 
 
 def test_chosen_rows_mark_knobs_at_the_edge(search_document):
@@ -192,7 +228,8 @@ def test_chosen_rows_mark_knobs_at_the_edge(search_document):
     assert report.on_boundary(0.999, {"low": 0.0, "high": 1.0, "log": False})
     assert not report.on_boundary("tanh", {"choices": ["tanh", "relu"]})
     knn = copy.deepcopy(search_document["families"][2])
-    knn["trials"] = [{**knn["trials"][0], "params": {"n_neighbors": 1, "weights": "uniform"}}]
+    knn["trials"] = [{**knn["trials"][0], "number": 0, "params": {"n_neighbors": 1, "weights": "uniform"}}]
+    knn["rescored"] = [{**knn["rescored"][0], "number": 0}]
     knn["space"]["n_neighbors"] = {"low": 1, "high": 60, "log": True}
     [row] = report.chosen_rows({"families": [knn]})
     assert row["chosen"] == "n_neighbors 1 (natural bound), weights uniform"
@@ -219,8 +256,12 @@ def test_the_answer_names_the_slides_designs_that_beat_the_pure_network():
     planned = [row("som_pre_soft", "lower than"), row("interposed_kohonen", "higher than"), row("knn", "higher than")]
     wins, compared, sentence = report.answer(planned)
     assert wins == ["interposed_kohonen"] and len(compared) == 2 and "interposed_kohonen classify better" in sentence
+    assert "som_pre_soft classifies measurably worse" in sentence
     wins, _, sentence = report.answer(planned[:1])
     assert wins == [] and "neither of the slides' designs" in sentence
+    assert sentence.endswith("; som_pre_soft classifies measurably worse than it")
+    _, _, sentence = report.answer([row("som_pre_soft", "not distinguishable from")])
+    assert sentence.endswith("a tuned pure network: there, the SOM adds nothing measurable")
 
 
 def test_references_score_by_cross_validation():

@@ -110,7 +110,7 @@ def large_document(generation, seed_count=160):
     """The committed document with ``seed_count`` seeds (about 1 MB), marked with ``generation``."""
     data = committed()
     data["provenance"]["git_commit"] = f"generation {generation}"
-    data["seeds"] = list(range(seed_count))
+    data["seeds"] = data["classic_seeds"] = list(range(seed_count))
     for section in ("configurations", "references", "classic"):
         for entry in data[section]:
             entry["runs"] = [dict(entry["runs"][seed % len(entry["runs"])], seed=seed) for seed in data["seeds"]]
@@ -203,12 +203,13 @@ def set_item(container, key, value):
 
 SCHEMA_FAULTS = [  # (edit of the committed document, the message after "results file PATH: ")
     (lambda d: d.pop("seeds"), "seeds is missing"),
-    (lambda d: set_item(d, "schema_version", 2), "schema_version is 2, expected 3"),
+    (lambda d: set_item(d, "schema_version", 2), "schema_version is 2, expected 4"),
     (lambda d: d["provenance"]["versions"].pop("tensorflow"), r"provenance\.versions\.tensorflow is missing"),
     (lambda d: set_item(d, "provenance", "full"), "provenance must be a JSON object; got str"),
     (lambda d: set_item(d["provenance"], "mode", "fast"), r"provenance\.mode must be one of .*; got 'fast'"),
     (lambda d: d["seeds"].append(99), r"configurations\[0\]\.runs has 10 runs, but seeds has 11"),
-    (lambda d: d["classic"][1]["runs"].pop(), r"classic\[1\]\.runs has 9 runs, but seeds has 10"),
+    (lambda d: d["classic"][1]["runs"].pop(), r"classic\[1\]\.runs has 4 runs, but classic_seeds has 5"),
+    (lambda d: d["classic_seeds"].reverse(), r"classic_seeds must be the first seeds \[0, 1, 2, 3, 4\]; got \[4, 3"),
     (lambda d: set_item(d["seeds"], 1, 0), r"seeds\[1\] repeats seeds\[0\]"),
     (lambda d: set_item(d["seeds"], 0, True), r"seeds\[0\] has the wrong type: expected an int >= 0; got True"),
     (
