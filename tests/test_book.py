@@ -237,3 +237,24 @@ def test_timings_recorded(built_book):
     assert [t["notebook"] for t in timings] == [str(c) for c in CHAPTERS]
     assert all(t["error"] is None for t in timings)
     assert {t["notebook"]: t["mode"] for t in timings}["notebooks/06_spirals.ipynb"] == "full"
+
+
+def test_every_chapter_figure_is_numbered_and_captioned(built_book):
+    """Every image, diagram and player a chapter's cells draw sits in a numbered figure with a caption."""
+    from bs4 import BeautifulSoup
+
+    numbered = 0
+    for chapter in CHAPTERS:
+        soup = BeautifulSoup(page(built_book, chapter), "html.parser")
+        drawn = soup.select(".cell_output img, .cell_output svg, .cell_output div.animation")
+        drawn = [d for d in drawn if not d.find_parent("svg") and not d.find_parent("div", class_="animation")]
+        assert drawn, f"{chapter.stem}: no figure found"
+        for element in drawn:
+            figure = element.find_parent("figure")
+            what = element.get("alt") or element.get("id") or element.name
+            assert figure is not None, f"{chapter.stem}: {what} is not in a figure"
+            caption = figure.find("figcaption")
+            assert caption is not None and caption.get_text(strip=True), f"{chapter.stem}: {what} has no caption"
+            assert re.match(r"Fig\. \d+", caption.get_text(strip=True)), f"{chapter.stem}: figure not numbered"
+            numbered += 1
+    assert numbered >= 30
