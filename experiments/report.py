@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from experiments.results import chosen_trial
+from experiments.results import chosen_rescore, chosen_trial
 from experiments.stats import holm, paired_difference, summary
 
 __all__ = [
@@ -226,8 +226,8 @@ def chosen_rows(search_document):
     """
     rows = []
     for entry in search_document["families"]:
-        chosen = chosen_trial(entry)
-        pooled = next(r["pooled_score"] for r in entry["rescored"] if r["number"] == chosen["number"])
+        rescore = chosen_rescore(entry)
+        chosen = entry["trials"][rescore["number"]]
         knobs = [f"{key} {_knob(value)}{f' ({mark})' if mark else ''}" for key, value, mark in _chosen_knobs(entry)]
         rows.append(
             {
@@ -236,7 +236,7 @@ def chosen_rows(search_document):
                 "chosen trial": chosen["number"],
                 "rank by score": [r["number"] for r in entry["rescored"]].index(chosen["number"]) + 1,
                 "score": f"{chosen['score']:.4f}",
-                "pooled score": f"{pooled:.4f}",
+                "pooled score": f"{rescore['pooled_score']:.4f}",
                 "chosen": ", ".join(knobs),
             }
         )

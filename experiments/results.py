@@ -79,6 +79,7 @@ __all__ = [
     "load_studies",
     "compare",
     "best_trial",
+    "chosen_rescore",
     "chosen_trial",
 ]
 
@@ -466,11 +467,15 @@ def best_trial(trials):
     return min(trials, key=lambda record: (record["score"], record["number"]))
 
 
-def chosen_trial(family):
-    """A searched family's chosen trial record: of its rescored trials, the one of lowest pooled score.
+def chosen_rescore(family):
+    """A searched family's rescored record of lowest pooled score (ties: the lower trial number).
 
     ``family`` is one entry of the search document's "families" (its "trials"
-    and "rescored"); ties go to the lower trial number.
+    and "rescored").
     """
-    pick = min(family["rescored"], key=lambda record: (record["pooled_score"], record["number"]))
-    return family["trials"][pick["number"]]
+    return min(family["rescored"], key=lambda record: (record["pooled_score"], record["number"]))
+
+
+def chosen_trial(family):
+    """A searched family's chosen trial record: the trial of :func:`chosen_rescore`."""
+    return family["trials"][chosen_rescore(family)["number"]]

@@ -39,7 +39,7 @@ import optuna
 import tensorflow as tf
 
 from experiments import references
-from experiments.results import best_trial, chosen_trial
+from experiments.results import best_trial, chosen_rescore, chosen_trial
 from experiments.training import Configuration, run_configuration
 
 __all__ = [
@@ -291,11 +291,11 @@ def rescore_family(name, records, protocol, settings):
     family = FAMILIES[name]
     ranked = sorted(records, key=lambda record: (record["score"], record["number"]))
     n_tuning, n_rescoring = len(settings.tuning_seeds), len(settings.rescoring_seeds)
+    accuracy = "val_accuracy" if family.kind == "network" else "cv_accuracy"
     out = []
     for record in ranked[: settings.rescored_trials]:
         model = configuration(name, record["params"], protocol)
         score, extra = _score(family, model, protocol, settings.rescoring_seeds)
-        accuracy = "val_accuracy" if family.kind == "network" else "cv_accuracy"
         out.append(
             {
                 "number": record["number"],
@@ -347,12 +347,11 @@ def search(protocol, settings, families=None, log=print):
             job = jobs[name]
             records, rescored, space, seconds = job.get()
             best = best_trial(records)
-            chosen = chosen_trial({"trials": records, "rescored": rescored})
-            pooled = next(record["pooled_score"] for record in rescored if record["number"] == chosen["number"])
+            chosen = chosen_rescore({"trials": records, "rescored": rescored})
             log(
                 f"{name}: {settings.n_trials} trials and {len(rescored)} rescored in {seconds:.0f} s; "
                 f"best score {best['score']:.4f} (trial {best['number']}), "
-                f"chosen trial {chosen['number']} (pooled score {pooled:.4f})"
+                f"chosen trial {chosen['number']} (pooled score {chosen['pooled_score']:.4f})"
             )
             out.append((FAMILIES[name], records, rescored, space))
     return out
