@@ -58,12 +58,16 @@ __all__ = [
 LOSS_WEIGHT = 1e-4  # the log-loss's share of a network trial's score: a tie-break (log-losses are < 17)
 WIDE = (2, 512)  # hidden-layer widths, on a log scale
 NARROW = (2, 128)  # widths of each of two layers
-LEARNING_RATES = (1e-4, 0.3)  # Adam's, on a log scale: every network family's
+LEARNING_RATES = (1e-4, 0.3)  # Adam's, on a log scale: every network family's but one
+# The hard-output preprocessing network's: a first search over LEARNING_RATES chose 0.3, its upper end.
+HARD_LEARNING_RATES = (1e-4, 3.0)
 SIDES = (2, 48)  # a square grid's side, for every SOM family
 # Early stopping's patience, in epochs, on a log scale, for every network family. At least 200: with a
 # shorter one a run can stop on a dip of its validation accuracy long before it has converged.
 PATIENCE = (200, 2000)
 SOM_EPOCHS = (1, 200)  # a preprocessing map's Kohonen training, on a log scale
+# The Kohonen rate's final value over its first, on a log scale: a first search over (0.001, 1) chose 0.00114.
+SOM_RATE_END_RATIOS = (1e-5, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +80,11 @@ class Family:
     space: object  # callable(trial, protocol) -> Configuration or references.Reference
 
 
-def _training(trial, protocol):
+def _training(trial, protocol, learning_rates=LEARNING_RATES):
     """What every network family searches: activation, learning rate, early-stopping patience."""
     return dict(
         activation=trial.suggest_categorical("activation", ["tanh", "relu"]),
-        learning_rate=trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
+        learning_rate=trial.suggest_float("learning_rate", *learning_rates, log=True),
         patience=trial.suggest_int("patience", *PATIENCE, log=True),
         epochs=protocol.max_epochs,
     )
@@ -137,7 +141,7 @@ def _preprocessing(output):
             output=output,
             som_epochs=trial.suggest_int("som_epochs", *SOM_EPOCHS, log=True),
             **extra,
-            **_training(trial, protocol),
+            **_training(trial, protocol, HARD_LEARNING_RATES if output == "hard" else LEARNING_RATES),
         )
 
     return space
@@ -148,8 +152,9 @@ def _interposed(update):
         extra = {}
         if update == "kohonen":
             start = trial.suggest_float("som_rate_start", 0.005, 0.9, log=True)
+            end_ratio = trial.suggest_float("som_rate_end_ratio", *SOM_RATE_END_RATIOS, log=True)
             extra = dict(
-                som_learning_rate=(start, start * trial.suggest_float("som_rate_end_ratio", 0.001, 1.0, log=True)),
+                som_learning_rate=(start, start * end_ratio),
                 som_decay_epochs=trial.suggest_int("som_decay_epochs", 10, protocol.max_epochs, log=True),
             )
         return Configuration(
