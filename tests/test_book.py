@@ -13,7 +13,15 @@ from tools.book.runner import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = toc_notebooks(ROOT)
-BOOK_PAGES = ["book/intro", "book/reproduction", "book/reproduce", "book/cite", "book/bibliography"]
+BOOK_PAGES = [
+    "book/intro",
+    "book/reproduction",
+    "book/discussion",
+    "book/notation",
+    "book/reproduce",
+    "book/cite",
+    "book/bibliography",
+]
 API_PAGES = [
     "book/api/index",
     "book/api/maps",
@@ -258,3 +266,69 @@ def test_every_chapter_figure_is_numbered_and_captioned(built_book):
             assert re.match(r"Fig\. \d+", caption.get_text(strip=True)), f"{chapter.stem}: figure not numbered"
             numbered += 1
     assert numbered >= 30
+
+
+def test_every_chapter_image_fits_the_column(built_book):
+    """No chapter image is wider than the column at its own resolution, so none is squeezed: with
+    fonts of at least SMALLEST_FONT_POINTS, its text is at least 10 px tall as rendered."""
+    from bs4 import BeautifulSoup
+    from PIL import Image
+
+    from experiments.figures import COLUMN_INCHES
+
+    measured = 0
+    for chapter in CHAPTERS:
+        html_page = built_book / "html" / chapter.with_suffix(".html")
+        soup = BeautifulSoup(html_page.read_text(), "html.parser")
+        for img in soup.select(".cell_output img"):
+            if not img["src"].endswith(".png"):
+                continue
+            with Image.open((html_page.parent / img["src"]).resolve()) as image:
+                width_px, dpi = image.size[0], image.info["dpi"][0]
+            assert width_px / dpi <= COLUMN_INCHES * 1.02, (
+                f"{chapter.stem}: {img.get('alt')} is {width_px / dpi:.1f} in wide; the column holds {COLUMN_INCHES}"
+            )
+            measured += 1
+    assert measured >= 20
+
+
+def test_no_figure_text_below_the_smallest_font():
+    """No chapter, figure helper or plotting function asks for text below SMALLEST_FONT_POINTS."""
+    from experiments.figures import SMALLEST_FONT_POINTS
+
+    helpers = [ROOT / "experiments" / "figures.py", ROOT / "src" / "softsom" / "plotting.py"]
+    sources = {path.name: path.read_text() for path in helpers}
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(ROOT / chapter, as_version=4)
+        sources[chapter.name] = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    for name, source in sources.items():
+        sizes = {float(value) for value in re.findall(r"(?:fontsize|labelsize)\s*=\s*([0-9.]+)", source)}
+        assert all(size >= SMALLEST_FONT_POINTS for size in sizes), f"{name}: font sizes {sorted(sizes)}"
+
+
+def test_every_chapter_figure_is_referred_to_by_number():
+    """Every named chapter figure is cited by its number ({numref}) somewhere in the book's prose."""
+    prose = [path.read_text() for path in (ROOT / "book").rglob("*.md")]
+    names = []
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(ROOT / chapter, as_version=4)
+        prose += [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+        names += [
+            cell.metadata["mystnb"]["figure"]["name"]
+            for cell in notebook.cells
+            if "figure" in cell.metadata.get("mystnb", {})
+        ]
+    assert len(names) >= 30
+    cited = set(re.findall(r"\{numref\}`(?:[^`<]*<)?(fig-[\w-]+)>?`", "\n".join(prose)))
+    assert not set(names) - cited, f"figures never cited by number: {sorted(set(names) - cited)}"
+
+
+def test_every_chapter_sets_the_book_figure_style():
+    """Each chapter that draws with matplotlib sets the book's figure resolution before its first figure."""
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(ROOT / chapter, as_version=4)
+        code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+        drawing = [i for i, source in enumerate(code) if "plt.subplot" in source or "plt.figure" in source]
+        styled = [i for i, source in enumerate(code) if "use_book_style()" in source or "figure.dpi" in source]
+        if drawing:
+            assert styled and styled[0] < drawing[0], f"{chapter.stem}: no book figure style before the first figure"
