@@ -139,3 +139,29 @@ def test_saved_model_reloads_and_runs_in_a_fresh_process(saved_models, mode, how
 
 def test_the_fresh_process_did_not_need_softsom(saved_models):
     assert not [m for m in saved_models["modules"] if m.startswith("softsom")]
+
+
+@pytest.mark.parametrize("beta_scale", ["absolute", "spacing"])
+def test_keras_run_layer_test_with_a_trainable_beta(beta_scale):
+    """A trainable beta is one more trainable weight, in every Keras check, for both beta scales."""
+    harness = _Harness()
+    harness.setUp()
+    try:
+        harness.run_layer_test(
+            SoftSOM,
+            init_kwargs=dict(
+                grid_shape=(3, 4), beta=2.0, beta_scale=beta_scale, trainable_beta=True, decay_samples=100
+            ),
+            input_shape=(4, 5),
+            expected_output_shape=(4, 2),
+            expected_output_dtype="float32",
+            expected_num_trainable_weights=1,
+            expected_num_non_trainable_weights=2,
+            expected_num_seed_generators=0,
+            expected_num_losses=0,
+            supports_masking=False,
+            run_training_check=True,
+            run_mixed_precision_check=True,
+        )
+    finally:
+        harness.tearDown()

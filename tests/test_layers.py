@@ -157,6 +157,9 @@ def test_keras_round_trip(data, tmp_path, mode):
         (dict(sigma=(0.0, 1.0)), "sigma"),
         (dict(neighbourhood="box"), "neighbourhood"),
         (dict(decay_samples=0), "decay_samples"),
+        (dict(beta_scale="relative"), "beta_scale"),
+        (dict(grid_shape=(1,), beta_scale="spacing"), "beta_scale"),
+        (dict(trainable_beta="yes"), "trainable_beta"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, name):
@@ -289,3 +292,73 @@ def test_beta_at_the_top_of_float32_gives_finite_outputs(data):
     X, _ = data
     layer = SoftSOM((3, 3), beta=3e38)
     assert np.all(np.isfinite(layer(X).numpy()))
+
+
+def median_edge_length(layer):
+    embedding = layer.embedding.numpy().astype(np.float64)
+    edges = layer.grid.edges()
+    return float(np.median(np.linalg.norm(embedding[edges[:, 0]] - embedding[edges[:, 1]], axis=1)))
+
+
+def test_spacing_beta_is_beta_over_the_median_edge_length(data):
+    X, _ = data
+    layer = SoftSOM((4, 5), beta=3.0, beta_scale="spacing")
+    layer.build((None, 3))
+    spacing = median_edge_length(layer)
+    np.testing.assert_allclose(layer.effective_beta().numpy(), 3.0 / spacing, rtol=1e-6)
+    expected = soft_som(X, layer.embedding, layer.grid.coords, 3.0 / spacing)
+    np.testing.assert_allclose(layer(X).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_spacing_beta_makes_the_output_independent_of_the_input_scale(data):
+    """Inputs and map scaled together by 1000: the same output with beta_scale="spacing", not with "absolute"."""
+    X, _ = data
+    embedding = np.random.default_rng(1).uniform(-1.0, 1.0, size=(16, 3)).astype("float32")
+    outputs = {}
+    for scale_kind in ("absolute", "spacing"):
+        for factor in (1.0, 1000.0):
+            layer = SoftSOM((4, 4), beta=2.0, beta_scale=scale_kind, embedding_update="frozen")
+            layer.build((None, 3))
+            layer.embedding.assign(embedding * factor)
+            outputs[scale_kind, factor] = layer(X * factor).numpy()
+    np.testing.assert_allclose(outputs["spacing", 1.0], outputs["spacing", 1000.0], atol=1e-4)
+    assert np.abs(outputs["absolute", 1.0] - outputs["absolute", 1000.0]).max() > 0.1
+
+
+def test_a_map_of_zero_spacing_gives_a_huge_finite_beta_and_finite_outputs(data):
+    X, _ = data
+    layer = SoftSOM((3, 3), beta_scale="spacing", embedding_initializer="zeros")
+    layer.build((None, 3))
+    assert layer.effective_beta().numpy() == np.float32(1.0) / np.finfo(np.float32).tiny
+    np.testing.assert_allclose(layer(X).numpy(), np.tile(layer.grid.coords.mean(axis=0), (len(X), 1)), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["kohonen", "backprop", "frozen"])
+def test_trainable_beta_is_learned_and_saved(data, tmp_path, mode):
+    X, y = data
+    layer = SoftSOM((3, 4), beta=1.5, embedding_update=mode, trainable_beta=True, decay_samples=500, name="som")
+    model = model_with(layer)
+    assert any(weight is layer.log_beta for weight in model.trainable_weights)
+    np.testing.assert_allclose(layer.effective_beta().numpy(), 1.5, rtol=1e-6)
+    model.fit(X, y, epochs=2, batch_size=64, verbose=0)
+    assert layer.effective_beta().numpy() != pytest.approx(1.5, rel=1e-6)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.get_layer("som").log_beta.numpy(), layer.log_beta.numpy())
+    np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    assert loaded.get_layer("som").get_config() == layer.get_config()
+
+
+def test_the_gradient_with_respect_to_log_beta_is_the_ops(data):
+    """d output / d log_beta = beta * d output / d beta, the op's own gradient."""
+    X, _ = data
+    layer = SoftSOM((3, 3), beta=2.0, trainable_beta=True, embedding_update="frozen")
+    layer.build((None, 3))
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(layer(X[:16]))
+    by_layer = tape.gradient(total, layer.log_beta).numpy()
+    beta = tf.Variable(2.0)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(soft_som(X[:16], layer.embedding, layer.grid.coords, beta))
+    np.testing.assert_allclose(by_layer, 2.0 * tape.gradient(total, beta).numpy(), rtol=1e-5)

@@ -14,6 +14,7 @@ from .ops import PRECISIONS, soft_som
 __all__ = ["SoftSOM"]
 
 EMBEDDING_UPDATES = ("kohonen", "backprop", "frozen")
+BETA_SCALES = ("absolute", "spacing")
 # The smallest Kohonen radius: sigma**2 (the Gaussian neighbourhood's
 # denominator) stays a normal float32 number.
 SMALLEST_SIGMA = 1e-18
@@ -96,7 +97,28 @@ class SoftSOM(keras.layers.Layer):
     beta : float, default 1.0
         Inverse temperature: positive, and within the range of the
         computation dtype (float32 unless the layer's dtype is float64), so
-        that it rounds neither to 0 nor to infinity there.
+        that it rounds neither to 0 nor to infinity there. It has units of
+        one over distance in the layer's input space: with
+        ``beta_scale="absolute"`` it is used as given, so it must change
+        inversely with the scale of the inputs; with ``beta_scale="spacing"``
+        it is a number of node spacings. Chapter 4's section "How to choose
+        beta" of the book measures what works.
+    beta_scale : {"absolute", "spacing"}, default "absolute"
+        ``"spacing"``: the op is given ``beta / s``, with ``s`` the median
+        length, in input space, of the grid's edges in the current embedding
+        (the distance between grid neighbours' embeddings), recomputed at
+        every call and held constant for backpropagation. The map's
+        sharpness then stays the same when the inputs, and the map with
+        them, are scaled by any factor. Needs at least two nodes. Where
+        every edge has length 0 (all nodes at one point), the spacing is
+        taken as the dtype's smallest normal number: the effective beta is
+        huge but finite.
+    trainable_beta : bool, default False
+        Make beta a trainable weight, ``log_beta`` (its logarithm, so that it
+        stays positive), started at ``beta`` and moved by the optimizer
+        through the op's gradient with respect to beta, in any
+        ``embedding_update`` mode. With ``beta_scale="spacing"`` the trained
+        value is the number of node spacings.
     embedding_update : {"kohonen", "backprop", "frozen"}, default "kohonen"
     learning_rate : (float, float), default (0.1, 0.01)
         Start and end of the Kohonen learning rate, each in [1.2e-38, 1]
@@ -143,6 +165,8 @@ class SoftSOM(keras.layers.Layer):
         decay_samples=100_000,
         embedding_initializer=None,
         precision="fast",
+        beta_scale="absolute",
+        trainable_beta=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -164,6 +188,17 @@ class SoftSOM(keras.layers.Layer):
                 f"beta must be between {limits.tiny:.3g} and {limits.max:.3g} to fit the layer's computation dtype "
                 f"{limits.dtype}; got {beta!r}"
             )
+        if not isinstance(beta_scale, str) or beta_scale not in BETA_SCALES:
+            raise ValueError(f"beta_scale must be one of {BETA_SCALES}; got {beta_scale!r}")
+        if beta_scale == "spacing" and self.grid.size < 2:
+            raise ValueError(
+                f"beta_scale='spacing' needs a grid of at least two nodes (it measures their spacing); "
+                f"got grid_shape {self.grid.shape}"
+            )
+        self.beta_scale = beta_scale
+        if not isinstance(trainable_beta, (bool, np.bool_)):
+            raise ValueError(f"trainable_beta must be True or False; got {trainable_beta!r}")
+        self.trainable_beta = bool(trainable_beta)
         self.embedding_update = embedding_update
         self.learning_rate = check_pair("learning_rate", learning_rate, upper=1.0, lower=float(FLOAT32.tiny))
         self.sigma = check_pair("sigma", default_sigma if sigma is None else sigma, lower=SMALLEST_SIGMA)
@@ -224,7 +259,16 @@ class SoftSOM(keras.layers.Layer):
             trainable=False,
             aggregation="only_first_replica",
         )
+        if self.trainable_beta:
+            self.log_beta = self.add_weight(
+                name="log_beta",
+                shape=(),
+                initializer=keras.initializers.Constant(float(np.log(self.beta))),
+                trainable=True,
+                autocast=False,
+            )
         self.coords = tf.constant(self.grid.coords)
+        self._edges = tf.constant(self.grid.edges(), tf.int32)
 
     def __call__(self, inputs, *args, **kwargs):
         # Before Keras converts the inputs: its own errors for these name no argument.
@@ -245,10 +289,32 @@ class SoftSOM(keras.layers.Layer):
         embedding = self.embedding
         if self.embedding_update != "backprop":
             embedding = tf.stop_gradient(embedding)
-        outputs = soft_som(inputs, embedding, tf.cast(self.coords, inputs.dtype), self.beta, precision=self.precision)
+        beta = self.effective_beta()
+        outputs = soft_som(inputs, embedding, tf.cast(self.coords, inputs.dtype), beta, precision=self.precision)
         if training and self.embedding_update == "kohonen" and self.trainable:
             self._kohonen_update(tf.stop_gradient(inputs))
         return outputs
+
+    def effective_beta(self):
+        """The beta the op is given now, a scalar tensor (float32, float64 for a float64 layer).
+
+        ``beta`` (or the trained ``exp(log_beta)``), divided by the current
+        node spacing when ``beta_scale="spacing"``; needs the layer built.
+        """
+        dtype = tf.float64 if self.compute_dtype == "float64" else tf.float32
+        beta = tf.exp(tf.cast(self.log_beta, dtype)) if self.trainable_beta else tf.constant(self.beta, dtype)
+        limits = np.finfo(dtype.as_numpy_dtype)
+        if self.beta_scale == "absolute":
+            # A trained beta stays within the dtype's range, which the op requires.
+            return tf.clip_by_value(beta, limits.tiny, limits.max)
+        embedding = tf.stop_gradient(tf.cast(tf.convert_to_tensor(self.embedding), dtype))
+        lengths = tf.norm(tf.gather(embedding, self._edges[:, 0]) - tf.gather(embedding, self._edges[:, 1]), axis=1)
+        ordered = tf.sort(lengths)
+        middle = tf.shape(ordered)[0] // 2
+        # The median: the mean of the two middle lengths (one and the same when the count is odd).
+        spacing = (ordered[middle] + ordered[(tf.shape(ordered)[0] - 1) // 2]) / 2
+        # A zero spacing gives a huge beta, not infinity; the floor keeps the gradient finite.
+        return tf.clip_by_value(beta / tf.maximum(spacing, limits.tiny), limits.tiny, limits.max)
 
     def _kohonen_update(self, inputs):
         """One mini-batch Kohonen step from ``inputs``, over the inputs of all replicas.
@@ -309,6 +375,8 @@ class SoftSOM(keras.layers.Layer):
             decay_samples=self.decay_samples,
             embedding_initializer=keras.initializers.serialize(self.embedding_initializer),
             precision=self.precision,
+            beta_scale=self.beta_scale,
+            trainable_beta=self.trainable_beta,
         )
         return config
 
