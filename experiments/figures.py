@@ -175,13 +175,16 @@ def field_image(ax, values, bounds, **kwargs):
 def decision_regions(ax, predict, X, y, bounds=(-1.1, 1.1, -1.1, 1.1), resolution=200):
     """Class-1 probability of ``predict`` over the plane, with the points on top.
 
-    The field is drawn pale and the points in their class's full colour with a contrasting edge
+    The field is drawn in pale colours and the points in their class's darkest one with a contrasting edge
     (class 0 as white-edged circles, class 1 as black-edged triangles), so every point stands out
     on either class's region; the points' scatters are labelled "blue class" and "red class" for a legend.
     """
+    from matplotlib.colors import ListedColormap
+
     _, _, points = plane(bounds, resolution)
-    image = field_image(ax, predict(points)[:, 1], bounds, cmap="RdBu_r", vmin=0.0, vmax=1.0, alpha=0.55)
-    colors = plt.get_cmap("RdBu_r")([0.05, 0.95])
+    pale = ListedColormap(plt.get_cmap("RdBu_r")(np.linspace(0.25, 0.75, 256)))
+    image = field_image(ax, predict(points)[:, 1], bounds, cmap=pale, vmin=0.0, vmax=1.0)
+    colors = plt.get_cmap("RdBu_r")([0.0, 1.0])
     for label, marker, edge, name in ((0, "o", "w", "blue class"), (1, "^", "k", "red class")):
         mine = np.asarray(y) == label
         ax.scatter(
@@ -217,12 +220,24 @@ def som_in_hidden_space(ax, activations, embedding, grid, y, basis):
     """The SOM's grid where it lives, among a layer's activations, seen through a PCA ``basis``.
 
     ``basis`` is ``(mean, components)`` from :func:`experiments.manifold.pca_basis`,
-    so successive snapshots share one view.
+    so successive snapshots share one view. The map is drawn as a thin grey web under the
+    activations, so that even a map of thousands of nodes leaves them visible.
     """
     mean, components = basis
     projected = (np.asarray(activations) - mean) @ components.T
-    ax.scatter(projected[:, 0], projected[:, 1], c=y, cmap="RdBu_r", s=5, alpha=0.6, vmin=0, vmax=1)
-    draw_map(ax, (np.asarray(embedding) - mean) @ components.T, grid, color="k", node_size=5, linewidth=0.6)
+    draw_map(ax, (np.asarray(embedding) - mean) @ components.T, grid, color="0.55", node_size=1, linewidth=0.3)
+    ax.scatter(
+        projected[:, 0],
+        projected[:, 1],
+        c=y,
+        cmap="RdBu_r",
+        s=7,
+        edgecolors="k",
+        linewidths=0.2,
+        vmin=0,
+        vmax=1,
+        zorder=4,
+    )
     ax.set_aspect("auto")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -275,7 +290,10 @@ def median_bars(ax, table, *, target=None, label=str, series=None, colors=None, 
         x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
         figs = [table[group].get(name) for group in groups]
         stats = np.array(
-            [[np.nan if fig is None or fig[key] is None else fig[key] for key in ("min", "median", "max")] for fig in figs]
+            [
+                [np.nan if fig is None or fig[key] is None else fig[key] for key in ("min", "median", "max")]
+                for fig in figs
+            ]
         )
         low, median, high = stats.T
         measured = ~np.isnan(median)
@@ -298,10 +316,21 @@ def median_bars(ax, table, *, target=None, label=str, series=None, colors=None, 
         for j, (xi, fig) in enumerate(zip(x, figs)):
             if not measured[j] and groups[j] not in whole_group:
                 text = "missing" if fig is None else "skipped"
-                ax.text(xi, 0.03, text, transform=ax.get_xaxis_transform(), rotation=90, ha="center", va="bottom", fontsize=8)
+                ax.text(
+                    xi,
+                    0.03,
+                    text,
+                    transform=ax.get_xaxis_transform(),
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
     for j, group in enumerate(groups):
         if group in whole_group:
-            ax.text(j, 0.5, whole_group[group], transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8)
+            ax.text(
+                j, 0.5, whole_group[group], transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8
+            )
     if isinstance(target, (int, float)):
         ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}x")
     elif targets_drawn:
