@@ -276,7 +276,8 @@ def interposed_som(
         layer), so that the next tanh layer sees values in [0, 1].
     **som_options
         Further :class:`~softsom.SoftSOM` arguments: ``learning_rate``,
-        ``sigma``, ``neighbourhood``, ``embedding_initializer``.
+        ``sigma``, ``neighbourhood``, ``embedding_initializer``,
+        ``precision``, ``beta_scale``, ``trainable_beta``.
 
     Returns
     -------
@@ -301,7 +302,15 @@ def interposed_som(
         raise ValueError(f"embedding_update must be one of {EMBEDDING_UPDATES}; got {embedding_update!r}")
     decay_samples = check_positive_int("decay_samples", decay_samples)
     activation = _check_activation(activation)
-    allowed = {"learning_rate", "sigma", "neighbourhood", "embedding_initializer"}
+    allowed = {
+        "learning_rate",
+        "sigma",
+        "neighbourhood",
+        "embedding_initializer",
+        "precision",
+        "beta_scale",
+        "trainable_beta",
+    }
     unknown = sorted(set(som_options) - allowed)
     if unknown:
         raise ValueError(f"som_options: unknown SoftSOM argument(s) {unknown}; allowed: {sorted(allowed)}")
