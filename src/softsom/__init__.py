@@ -40,7 +40,7 @@ def _check_tensorflow():
 
 _check_tensorflow()
 
-from . import models  # noqa: E402
+from . import analysis, models  # noqa: E402, F401  (analysis: a module for softsom.analysis, not in __all__)
 from .datasets import two_spirals  # noqa: E402
 from .grid import Grid  # noqa: E402
 from .kohonen import KohonenSOM  # noqa: E402
