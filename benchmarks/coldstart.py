@@ -5,7 +5,7 @@ a ROWS x COLS map, EPOCHS epochs, every other setting at its default, timed
 from the map's construction to the end of training, in a process that has
 imported the library and loaded the data but trained nothing yet, so that
 tracing and XLA compilation are included. Ours is
-``KohonenSOM((ROWS, COLS), random_state=SEED).fit(X, epochs=EPOCHS)``
+``KohonenSOM((ROWS, COLS), random_state=SEED, epochs=EPOCHS).fit(X)``
 (online rule); MiniSom's is ``MiniSom(ROWS, COLS, 64, random_seed=SEED)``,
 ``random_weights_init(X)`` and ``train(X, EPOCHS, use_epochs=True)``.
 
@@ -33,7 +33,7 @@ def _train_ours(X, seed, grid, epochs):
     from softsom import KohonenSOM
 
     def train():
-        return KohonenSOM(grid, random_state=seed).fit(X, epochs=epochs)
+        return KohonenSOM(grid, random_state=seed, epochs=epochs).fit(X)
 
     return train
 

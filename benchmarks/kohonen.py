@@ -93,7 +93,7 @@ def kohonen_figures(settings):
         prepared[seed].train_random(X, samples)
         return prepared[seed]
 
-    def ours(seed, **mode):
+    def ours(seed, **settings):
         return KohonenSOM(
             (rows, cols),
             learning_rate=(LEARNING_RATE, LEARNING_RATE / 3),
@@ -101,13 +101,13 @@ def kohonen_figures(settings):
             neighbourhood="gaussian",
             init=initial_maps[seed],
             random_state=seed,
-            **mode,
+            **settings,
         )
 
     trainers = {
         "minisom": _Trainer(train_minisom),
-        "online": _Trainer(lambda seed: ours(seed).fit(X, epochs=1)),
-        "batch": _Trainer(lambda seed: ours(seed, mode="batch", batch_size=None).fit(X, epochs=epochs)),
+        "online": _Trainer(lambda seed: ours(seed, epochs=1).fit(X)),
+        "batch": _Trainer(lambda seed: ours(seed, mode="batch", batch_size=None, epochs=epochs).fit(X)),
     }
     times = interleaved_times(trainers, settings.kohonen_repeats, settings.warmup)
     models = {name: trainer.models[settings.warmup :] for name, trainer in trainers.items()}
@@ -229,7 +229,7 @@ def coldstart_figures(settings):
         figure(
             "coldstart/ours/seconds",
             section,
-            f"KohonenSOM(({rows}, {cols})).fit(X, epochs={epochs}), first call (compilation included)",
+            f"KohonenSOM(({rows}, {cols}), epochs={epochs}).fit(X), first call (compilation included)",
             "s",
             seconds["ours"],
         ),

@@ -147,7 +147,7 @@ def build_model(config, X_train, seed):
     if config.family == "pure_nn":
         model = models.mlp(2, config.hidden, **kwargs)
     elif config.family == "som_preprocessing":
-        som = KohonenSOM(config.grid_shape, random_state=seed).fit(X_train, epochs=config.som_epochs)
+        som = KohonenSOM(config.grid_shape, random_state=seed, epochs=config.som_epochs).fit(X_train)
         if config.output == "soft":
             model = models.som_preprocessing(som, config.beta, config.hidden, rescale=True, **kwargs)
         else:

@@ -229,6 +229,8 @@ BAD_SETTINGS = [
     ("neighbourhood", "Gaussian", "neighbourhood"),
     ("neighbourhood", None, "neighbourhood"),
     ("neighbourhood", ["gaussian"], "neighbourhood"),
+    ("distance", "manhattan", "distance"),
+    ("distance", None, "distance"),
     ("init", "random", "init"),
     ("init", np.zeros((4, 3)), "init"),
     ("init", np.full((9, 3), np.nan), "init"),
@@ -271,9 +273,21 @@ def setting_rows():
     rows.append(
         case("KohonenSOM.fit-batch-strategy-str", fit(), ValueError, "strategy", fitted_map(mode="batch", strategy="m"))
     )
-    rows.append(
-        case("KohonenSOM.fit-batch_size-0", fit(), ValueError, "batch_size", fitted_map(mode="batch", batch_size=0))
-    )
+    rows += [
+        case("KohonenSOM.fit-batch_size-0", fit(), ValueError, "batch_size", fitted_map(mode="batch", batch_size=0)),
+        case(
+            "KohonenSOM.fit-batch-map-mexican_hat",
+            fit(),
+            ValueError,
+            "mexican_hat",
+            fitted_map(mode="batch", neighbourhood="mexican_hat"),
+        ),
+        # fit(X, epochs) of earlier versions: the number lands in y.
+        case("KohonenSOM.fit-y-epochs", lambda som: som.fit(DATA, 3), ValueError, "epochs", fitted_map()),
+        case(
+            "KohonenSOM.partial_fit-y-epochs", lambda som: som.partial_fit(DATA, 2), ValueError, "epochs", fitted_map()
+        ),
+    ]
     rows.append(
         case(
             "KohonenSOM.fit-batch_size-bool", fit(), ValueError, "batch_size", fitted_map(mode="batch", batch_size=True)
@@ -307,7 +321,7 @@ def data_rows():
         case(f"KohonenSOM.fit-X-{label}", fit(X), ValueError, pattern, fitted_map()) for label, X, pattern in BAD_DATA
     ]
     rows += [
-        case(f"KohonenSOM.fit-epochs-{e!r}", fit(epochs=e), ValueError, "epochs", fitted_map()) for e in BAD_EPOCHS
+        case(f"KohonenSOM.fit-epochs-{e!r}", fit(), ValueError, "epochs", fitted_map(epochs=e)) for e in BAD_EPOCHS
     ]
     for label, X, pattern in BAD_DATA:
         if label in ("NaN", "inf"):  # partial_fit leaves those rows out (tests/test_layers.py)

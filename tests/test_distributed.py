@@ -120,10 +120,10 @@ results["nan_row"] = {
 data = rng.normal(size=(1001, 5))
 for batch_size in (None, 64):
     settings = dict(mode="batch", batch_size=batch_size, random_state=0)
-    one = KohonenSOM((5, 6), **settings).fit(data, epochs=3)
-    two = KohonenSOM((5, 6), strategy=strategy, **settings).fit(data, epochs=3)
+    one = KohonenSOM((5, 6), **settings, epochs=3).fit(data)
+    two = KohonenSOM((5, 6), strategy=strategy, **settings, epochs=3).fit(data)
     with strategy.scope():
-        scoped = KohonenSOM((5, 6), **settings).fit(data, epochs=3)
+        scoped = KohonenSOM((5, 6), **settings, epochs=3).fit(data)
     results[f"kohonen_batch_{batch_size}"] = {
         "strategy": largest_difference([one.embedding_], [two.embedding_]),
         "scope": largest_difference([one.embedding_], [scoped.embedding_]),

@@ -103,8 +103,13 @@ if job.get("kohonen"):
     data = np.random.default_rng(1).normal(size=(1001, 5))
     for batch_size in (None, 64):
         som = KohonenSOM(
-            (5, 6), mode="batch", batch_size=batch_size, random_state=0, strategy=strategy if distributed else None
-        ).fit(data, epochs=3)
+            (5, 6),
+            mode="batch",
+            batch_size=batch_size,
+            epochs=3,
+            random_state=0,
+            strategy=strategy if distributed else None,
+        ).fit(data)
         out[f"kohonen_{batch_size}"] = {"embedding": som.embedding_.tolist(), "seen": som.n_samples_seen_}
 with open(job["out"], "w") as f:
     json.dump(out, f)

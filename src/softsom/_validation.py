@@ -15,6 +15,7 @@ __all__ = [
     "rng_from_seed",
     "check_pair",
     "as_real_array",
+    "RealNumberError",
     "FLOAT32",
 ]
 
@@ -97,13 +98,30 @@ def _real(value):
     return float(value)
 
 
-def as_real_array(name, value, dtype=np.float64):
+class RealNumberError(ValueError, TypeError):
+    """An array of objects holding an element that is not a number.
+
+    A ValueError, as every argument check of the package raises, and a
+    TypeError, as scikit-learn's estimator checks expect for data of the
+    wrong type.
+    """
+
+
+# Object elements rejected even though NumPy would read them: it parses
+# strings and bytes of digits, takes bools as 0 and 1 and None as NaN.
+_NOT_NUMBERS = (str, bytes, bool, np.bool_, complex, np.complexfloating, type(None))
+
+
+def as_real_array(name, value, dtype=np.float64, objects=False):
     """``value`` as an array of real numbers in ``dtype``, or a ValueError naming ``name``.
 
     Ragged nested lists, strings (even of digits), bytes, objects, complex
     numbers and bools are rejected with a message that names ``name``,
     where NumPy would raise an anonymous error, parse strings, or drop an
-    imaginary part with a mere warning.
+    imaginary part with a mere warning. ``objects``: an array of dtype object
+    is accepted if every element is a real number (not a bool, string or
+    complex number), as scikit-learn estimators accept; an element NumPy
+    cannot read as a number raises :class:`RealNumberError`.
     """
     try:
         array = np.asarray(value)
@@ -111,6 +129,22 @@ def as_real_array(name, value, dtype=np.float64):
         raise ValueError(
             f"{name} must be an array of real numbers; got a value NumPy cannot read as one ({err})"
         ) from None
+    if objects and array.dtype.kind == "O":
+        odd = [v for v in array.flat if isinstance(v, _NOT_NUMBERS)][:1]
+        if odd:
+            raise ValueError(f"{name} must be an array of real numbers; got objects, among them {odd[0]!r}")
+        try:
+            return array.astype(dtype)
+        except (TypeError, ValueError) as err:
+            raise RealNumberError(
+                f"{name} must be an array of real numbers; got objects NumPy cannot read as numbers ({err})"
+            ) from None
+    if array.dtype.kind == "c":
+        # scikit-learn's estimator checks look for "Complex data not supported".
+        raise ValueError(
+            f"{name} must be an array of real numbers; got complex numbers (dtype {array.dtype}): "
+            "Complex data not supported"
+        )
     if array.dtype.kind not in "iuf":
         kind = {"b": "bools", "c": "complex numbers", "U": "strings", "S": "bytes", "O": "objects"}.get(
             array.dtype.kind, f"dtype {array.dtype}"

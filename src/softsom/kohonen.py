@@ -6,8 +6,9 @@ Online rule (``mode="online"``)
 
         l_v <- l_v + eta(t) * h(d(w, v), sigma(t)) * (x - l_v)
 
-    where ``d`` is the graph (hop) distance on the grid, ``h`` the
-    neighbourhood function and ``t`` the number of samples seen so far.
+    where ``d`` is the distance on the grid (by default the graph, or hop,
+    distance), ``h`` the neighbourhood function and ``t`` the number of
+    samples seen so far.
 
 Batch map (``mode="batch"``)
     Every epoch, with the winners ``w(x)`` of all samples under the current
@@ -35,10 +36,15 @@ per epoch; the batch modes split their work across the replicas of a
 from __future__ import annotations
 
 import contextlib
+import copy
+import numbers
 import warnings
 
 import numpy as np
 import tensorflow as tf
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import validate_data
 
 from ._kohonen_tf import (
     NEIGHBOURHOODS,
@@ -57,6 +63,13 @@ __all__ = ["KohonenSOM", "neighbourhood", "decay"]
 
 INITS = ("uniform", "sample", "pca")
 MODES = ("online", "batch")
+# The neighbourhood functions: SoftSOM's (softsom._kohonen_tf.NEIGHBOURHOODS,
+# which its "kohonen" mode shares) and two more of the classical map's.
+KINDS = (*NEIGHBOURHOODS, "bubble", "mexican_hat")
+# The grid distances a neighbourhood can be a function of.
+DISTANCES = ("hops", "euclidean")
+# Adjacency conventions of the topographic error.
+ADJACENCIES = ("grid", "minisom")
 # Defaults of the batch map: the epochs of fit(X) and the end of the radius
 # schedule, chosen so that the batch map's quantization and topographic
 # errors come close to those of one online epoch with the online defaults.
@@ -72,24 +85,48 @@ SMALLEST_SIGMA = 1e-18
 
 
 def neighbourhood(distance, sigma, kind="exponential"):
-    """How strongly a node at graph distance ``distance`` from the winner moves.
+    """How strongly a node at grid distance ``distance`` from the winner moves.
 
     Parameters
     ----------
     distance : array_like
-        Graph distance to the winner.
+        Distance to the winner on the grid: the graph (hop) distance, or the
+        Euclidean distance between grid positions (see
+        :class:`KohonenSOM`'s ``distance``).
     sigma : float
         Radius, > 0.
-    kind : {"exponential", "gaussian"}
-        ``exp(-d / sigma)`` (the slides' die-off, exponential in graph
-        distance) or ``exp(-d**2 / (2 sigma**2))``.
+    kind : {"exponential", "gaussian", "bubble", "mexican_hat"}
+        ``"exponential"``: ``exp(-d / sigma)`` (the slides' die-off).
+        ``"gaussian"``: ``exp(-d**2 / (2 sigma**2))``.
+        ``"bubble"``: 1 for ``d <= sigma``, else 0.
+        ``"mexican_hat"``: the Ricker wavelet
+        ``(1 - d**2 / sigma**2) exp(-d**2 / (2 sigma**2))``, negative (nodes
+        are pushed away) beyond ``d = sigma``.
+
+    Notes
+    -----
+    MiniSom (2.3.6) writes its neighbourhoods in the grid's x and y
+    coordinates. Its ``"gaussian"`` is the product of one Gaussian per axis,
+    which is ``"gaussian"`` here on the Euclidean grid distance; its
+    ``"mexican_hat"`` is this one on the Euclidean grid distance. Its
+    ``"bubble"`` is 1 where *each* coordinate differs by strictly less than
+    sigma (a square, open at its border: ``sigma = 1`` moves the winner
+    alone); this one is 1 within distance sigma, border included (a diamond
+    on hops, a disc on the Euclidean distance: ``sigma = 1`` also moves the
+    winner's four neighbours). ``"exponential"`` is not one of MiniSom's.
     """
-    if kind not in NEIGHBOURHOODS:
-        raise ValueError(f"kind must be one of {NEIGHBOURHOODS}; got {kind!r}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     distance = np.asarray(distance, dtype=np.float64)
     if kind == "exponential":
         return np.exp(-distance / sigma)
-    return np.exp(-np.square(distance) / (2.0 * sigma**2))
+    if kind == "bubble":
+        return (distance <= sigma).astype(np.float64)
+    if kind == "gaussian":
+        return np.exp(-np.square(distance) / (2.0 * sigma**2))
+    ratio = np.square(distance) / sigma**2
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(np.isfinite(ratio), (1.0 - ratio) * np.exp(-ratio / 2.0), 0.0)
 
 
 def decay(start, end, t, horizon):
@@ -128,16 +165,34 @@ def _check_data(X, n_features=None, allow_empty=False, training=False, drop_non_
     rows holding NaN or infinity are left out instead of rejected; returns
     ``(X, number of rows left out)`` (X may then be empty).
     """
+    # A SciPy sparse matrix or array (NumPy would wrap it in an array of one object).
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise ValueError(
+            f"X must be a dense array: sparse input is not supported (got a {type(X).__name__}); "
+            "convert it with X.toarray() if it fits in memory"
+        )
     # Only real numbers: NumPy would silently parse strings of digits, drop the
     # imaginary part of complex data with a mere warning, and reject ragged
-    # lists with a message that names no argument.
-    X = as_real_array("X", X)
+    # lists with a message that names no argument. Arrays of objects are read
+    # if every element is a real number (scikit-learn's convention).
+    X = as_real_array("X", X, objects=True)
+    # The messages end in scikit-learn's words, which its estimator checks look for.
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (samples, features); got shape {X.shape}")
-    if (X.shape[0] == 0 and not allow_empty) or X.shape[1] == 0:
-        raise ValueError(f"X must hold at least one sample and one feature; got shape {X.shape}")
+        raise ValueError(
+            f"X must be 2-D (samples, features); got shape {X.shape}. Reshape your data, e.g. with "
+            "X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it is a single sample"
+        )
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if X.shape[axis] == 0 and not (axis == 0 and allow_empty):
+            raise ValueError(
+                f"X must hold at least one sample and one feature; found array with 0 {what}(s) "
+                f"(shape={X.shape}) while a minimum of 1 is required."
+            )
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features, but the map was fitted with {n_features}")
+        raise ValueError(
+            f"X has {X.shape[1]} features, but KohonenSOM is expecting {n_features} features as input "
+            "(the number it was fitted with)"
+        )
     finite = np.all(np.isfinite(X), axis=1)
     skipped = int(len(X) - finite.sum())
     if skipped and not drop_non_finite:
@@ -150,6 +205,36 @@ def _check_data(X, n_features=None, allow_empty=False, training=False, drop_non_
 
 
 # --- the training loops --------------------------------------------------------
+
+
+def _tf_neighbourhood(distance, sigma, kind):
+    """:func:`neighbourhood` in TensorFlow; ``kind`` is a Python string of KINDS.
+
+    SoftSOM's kinds are its own kernel (the same numbers for the same rule).
+    """
+    if kind in NEIGHBOURHOODS:
+        return tf_neighbourhood(distance, sigma, kind == "gaussian")
+    if kind == "bubble":
+        return tf.cast(distance <= sigma, distance.dtype)
+    ratio = tf.square(distance) / (sigma * sigma)
+    # At radii near SMALLEST_SIGMA the ratio overflows to infinity far out,
+    # where (1 - ratio) * exp(-ratio / 2) would be -inf * 0.
+    return tf.where(tf.math.is_finite(ratio), (1.0 - ratio) * tf.exp(-0.5 * ratio), tf.zeros_like(ratio))
+
+
+def _tf_distances(coords, nodes, euclidean):
+    """Grid distance from each of ``nodes`` (indices, [B]) to every node, [B, K]: hops or Euclidean."""
+    if not euclidean:
+        return tf_hops(coords, nodes)
+    return tf.sqrt(tf.reduce_sum(tf.square(tf.gather(coords, nodes)[:, None, :] - coords[None]), axis=-1))
+
+
+def _tf_neighbourhood_sums(x, embedding, coords, sigma, kind, euclidean):
+    """``tf_neighbourhood_sums`` (SoftSOM's kernel) for any neighbourhood and grid distance."""
+    if kind in NEIGHBOURHOODS and not euclidean:
+        return tf_neighbourhood_sums(x, embedding, coords, sigma, kind == "gaussian")
+    h = _tf_neighbourhood(_tf_distances(coords, tf_winners(x, embedding), euclidean), sigma, kind)  # [B, K]
+    return tf.matmul(h, x, transpose_a=True), tf.reduce_sum(h, axis=0)
 
 
 # Plain graph code, no AutoGraph: with AutoGraph's conversion XLA recompiles the
@@ -181,23 +266,29 @@ HOP_MATRIX_NODES = 1024
 
 
 @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, gaussian):
-    """Show ``samples`` to the map one at a time; return the new embedding."""
+def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, kind, euclidean=False):
+    """Show ``samples`` to the map one at a time; return the new embedding.
+
+    ``kind`` (one of KINDS) and ``euclidean`` (the grid distance: Euclidean
+    rather than hops) are Python values, fixed when the loop is traced.
+    """
     t = t0 + tf.cast(tf.range(tf.shape(samples)[0]), tf.float64)
     rates = tf_decay(rate, t, horizon, embedding.dtype)
     radii = tf_decay(radius, t, horizon, embedding.dtype)
     n, nodes_count = samples.shape[1], embedding.shape[0]
     if nodes_count is not None and nodes_count <= HOP_MATRIX_NODES:
-        hop_matrix = tf_hops(coords, tf.range(nodes_count))
+        hop_matrix = _tf_distances(coords, tf.range(nodes_count), euclidean)
     else:
         hop_matrix = None
 
     def neighbourhood(i, winner):
         if hop_matrix is not None:
             hops = tf.gather(hop_matrix, winner)
+        elif euclidean:
+            hops = tf.sqrt(tf.reduce_sum(tf.square(coords - tf.gather(coords, winner)), axis=1))
         else:
             hops = tf.reduce_sum(tf.abs(coords - tf.gather(coords, winner)), axis=1)
-        return tf.gather(rates, i) * tf_neighbourhood(hops, tf.gather(radii, i), gaussian)
+        return tf.gather(rates, i) * _tf_neighbourhood(hops, tf.gather(radii, i), kind)
 
     def more(i, *_):
         return i < tf.shape(samples)[0]
@@ -259,14 +350,14 @@ def _batch_map_positions(embedding, sums, counts, neighbourhoods):
 # variable mirrored on every replica; every replica computes the same update
 # from the all-reduced sums, and the first replica's is written to all.
 @tf.function(autograph=False)
-def _batch_map_epochs(strategy, embedding, shards, coords, radii, gaussian):
+def _batch_map_epochs(strategy, embedding, shards, coords, radii, kind, euclidean):
     """Batch-map epochs, one per radius in ``radii``, over the replicas' ``shards`` of the data."""
-    hops = tf_hops(coords, tf.range(tf.shape(coords)[0]))
+    hops = _tf_distances(coords, tf.range(tf.shape(coords)[0]), euclidean)
 
     def replica_epoch(shard, sigma):
         current = tf.convert_to_tensor(embedding)
         sums, counts = sum_over_replicas(_winner_sums(shard, current))
-        neighbourhoods = tf_neighbourhood(hops, sigma, gaussian)
+        neighbourhoods = _tf_neighbourhood(hops, sigma, kind)
         embedding.assign(_batch_map_positions(current, sums, counts, neighbourhoods))
 
     def epoch(i):
@@ -276,7 +367,7 @@ def _batch_map_epochs(strategy, embedding, shards, coords, radii, gaussian):
     tf.while_loop(lambda i: i < tf.shape(radii)[0], epoch, [tf.constant(0)], parallel_iterations=1)
 
 
-def _minibatch_loop(strategy, embedding, pieces, sizes, coords, rates, radii, gaussian):
+def _minibatch_loop(strategy, embedding, pieces, sizes, coords, rates, radii, kind, euclidean):
     """One mini-batch Kohonen step per entry of ``rates``/``radii``.
 
     Each replica holds its piece of every mini-batch, ``pieces`` [steps,
@@ -286,7 +377,7 @@ def _minibatch_loop(strategy, embedding, pieces, sizes, coords, rates, radii, ga
     def replica_step(pieces, sizes, i):
         current = tf.convert_to_tensor(embedding)
         x = pieces[i, : sizes[i]]
-        weighted, weights = tf_neighbourhood_sums(x, current, coords, radii[i], gaussian)
+        weighted, weights = _tf_neighbourhood_sums(x, current, coords, radii[i], kind, euclidean)
         count = tf.cast(sizes[i], current.dtype)
         weighted, weights, count = sum_over_replicas([weighted, weights, count])
         embedding.assign_add(tf_kohonen_increment(current, weighted, weights, count, rates[i]))
@@ -311,13 +402,18 @@ def _per_replica(strategy, arrays):
     )
 
 
-class KohonenSOM:
+class KohonenSOM(TransformerMixin, BaseEstimator):
     """Kohonen's self-organizing map, trained by the online rule or the batch map.
+
+    A scikit-learn transformer: it maps each sample to the grid position of
+    its winning node, and fits in pipelines, :func:`~sklearn.base.clone` and
+    model selection (:meth:`score` is the negative quantization error).
 
     Parameters
     ----------
     grid : :class:`~softsom.Grid` or tuple of int
         The grid graph (a shape is turned into a :class:`~softsom.Grid`).
+        Required.
     mode : {"online", "batch"}, default "online"
         The training rule (see Notes): Kohonen's classical per-sample rule,
         or the batch map (with ``batch_size``: mini-batches).
@@ -332,21 +428,39 @@ class KohonenSOM:
         the batch map (``batch_size=None``), which moves every node all the
         way to its weighted mean.
     sigma : (float, float) or None, default None
-        Start and end of the neighbourhood radius, in graph-distance units,
-        each in [1e-18, 3.4e38] (``sigma**2`` must fit float32).
+        Start and end of the neighbourhood radius, in units of the grid
+        distance (``distance``), each in [1e-18, 3.4e38] (``sigma**2`` must
+        fit float32).
         None means ``(max(1, max(grid.shape) / 4), 0.5)``, and for the batch
         map ``(max(1, max(grid.shape) / 2), 0.7)``: the batch map takes fewer,
         larger steps, which need a wider radius to unfold the map, and it
         converges at every radius, so at radii well below one hop it becomes
         k-means, whose nodes ignore their grid neighbours (a high topographic
         error).
-    neighbourhood : {"exponential", "gaussian"}, default "exponential"
-        ``exp(-d / sigma)``, as on the slides, or ``exp(-d**2 / (2 sigma**2))``.
+    neighbourhood : {"exponential", "gaussian", "bubble", "mexican_hat"}, default "exponential"
+        The function ``h(d, sigma)`` of the grid distance ``d`` to the winner
+        (see :func:`neighbourhood`): ``exp(-d / sigma)``, as on the slides;
+        ``exp(-d**2 / (2 sigma**2))``; 1 for ``d <= sigma``, else 0; or the
+        Ricker wavelet ``(1 - d**2 / sigma**2) exp(-d**2 / (2 sigma**2))``,
+        which pushes nodes beyond ``sigma`` away. ``"mexican_hat"`` is not
+        accepted by the batch map (``mode="batch"``, ``batch_size=None``):
+        its negative weights have no weighted mean.
+    distance : {"hops", "euclidean"}, default "hops"
+        The grid distance ``d`` the neighbourhood is a function of: the graph
+        (hop) distance, i.e. the L1 distance between grid positions, or the
+        Euclidean distance between them, as in MiniSom
+        (``neighbourhood="gaussian", distance="euclidean"`` is MiniSom's
+        Gaussian). Both are the same on a 1-D grid. The sigma schedule is in
+        units of this distance.
     init : {"uniform", "sample", "pca"} or array of shape (K, n), default "uniform"
         How the grid is first embedded into input space: uniformly at random
         in the data's bounding box ("embed into input space randomly"),
         at K randomly drawn samples, on the plane of the leading principal
         components, or at the given positions.
+    epochs : int or None, default None
+        Passes over the data of :meth:`fit`, each showing every sample once.
+        None means 1 for ``mode="online"`` and ``BATCH_EPOCHS`` (20) for
+        ``mode="batch"``. :meth:`partial_fit` always makes one pass.
     decay_samples : int or None, default None
         Number of samples over which the schedules decay. None means all the
         samples of the call to :meth:`fit` (``epochs * len(X)``), and for the
@@ -360,25 +474,46 @@ class KohonenSOM:
         device). The online rule is sequential and runs on one device.
     random_state : int, numpy Generator or None
         Seeds the initialisation and the order in which samples are shown
-        (a bool is not a seed).
+        (a bool is not a seed). The same int gives the same map, bit for bit.
 
     Attributes
     ----------
     embedding_ : ndarray of shape (K, n), float32
         Position ``l_v`` of every node in input space.
+    grid_ : :class:`~softsom.Grid`
+        The grid the map was fitted on.
     n_samples_seen_ : int
         Samples shown so far (a batch-map epoch shows every sample once); the
         ``t`` of the schedules.
     n_samples_skipped_ : int
         Rows :meth:`partial_fit` left out because they held NaN or infinity.
     n_features_in_ : int
+        Number of features seen by :meth:`fit`.
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        The column names of ``X`` when it was a data frame with string column
+        names (scikit-learn's convention); absent otherwise.
     decay_samples_ : int
         The resolved schedule horizon.
+    learning_rate_ : (float, float)
+        The validated learning-rate schedule.
     sigma_ : (float, float)
         The resolved radius schedule.
 
     Notes
     -----
+    **scikit-learn.** ``__init__`` only stores its arguments; they are
+    validated by :meth:`fit`, :meth:`partial_fit` and :meth:`initialize`,
+    before anything changes. ``fit(X, y=None)`` and ``partial_fit(X,
+    y=None)`` ignore ``y``; methods that need a fitted map raise
+    :class:`~sklearn.exceptions.NotFittedError` (a ValueError) before
+    one. :meth:`transform` returns grid positions, one column per grid axis
+    (:meth:`get_feature_names_out`: ``"som0"``, ``"som1"``, ...), as float32
+    for float32 data and float64 otherwise (positions are small integers,
+    exact in either). :func:`~sklearn.base.clone` copies every parameter
+    but ``strategy``, which the clone shares (a strategy stands for devices,
+    not for state). ``sklearn.utils.estimator_checks.check_estimator``
+    passes (tests/test_estimator.py).
+
     **Online rule.** For each sample ``x`` in turn (a fresh random order
     every epoch), with ``t`` the samples seen before it::
 
@@ -440,7 +575,9 @@ class KohonenSOM:
         learning_rate=(0.5, 0.01),
         sigma=None,
         neighbourhood="exponential",
+        distance="hops",
         init="uniform",
+        epochs=None,
         decay_samples=None,
         strategy=None,
         random_state=None,
@@ -451,13 +588,15 @@ class KohonenSOM:
         self.learning_rate = learning_rate
         self.sigma = sigma
         self.neighbourhood = neighbourhood
+        self.distance = distance
         self.init = init
+        self.epochs = epochs
         self.decay_samples = decay_samples
         self.strategy = strategy
         self.random_state = random_state
 
     # -- training ---------------------------------------------------------
-    def fit(self, X, epochs=None):
+    def fit(self, X, y=None):
         """Initialise the map from ``X`` and train it for ``epochs`` passes.
 
         Each pass shows every sample once (online and mini-batches: in a fresh
@@ -469,10 +608,11 @@ class KohonenSOM:
             Training data: N >= 1 samples of n >= 1 finite real features, each
             at most ``sqrt(3.4e38 / (16 n))`` in magnitude (about 2.7e18 for
             n = 3), as training computes squared distances in float32. Ragged
-            lists, strings, bools, objects and complex numbers are rejected.
-        epochs : int or None, default None
-            None means 1 for ``mode="online"`` and ``BATCH_EPOCHS`` (20) for
-            ``mode="batch"``.
+            lists, sparse matrices, strings, bools, complex numbers and objects
+            other than real numbers are rejected.
+        y : None
+            Ignored (scikit-learn's signature). The number of epochs is the
+            ``epochs`` parameter: ``fit(X, 3)`` of earlier versions raises.
 
         Returns
         -------
@@ -481,24 +621,25 @@ class KohonenSOM:
         Raises
         ------
         ValueError
-            Naming the argument or setting, for bad data, ``epochs`` or
-            constructor settings. Every check runs before anything changes:
-            a call that raises leaves the map as it was (a fitted map keeps
-            its embedding, grid, schedules and random state).
+            Naming the argument or setting, for bad data or constructor
+            settings. Every check runs before anything changes: a call that
+            raises leaves the map as it was (a fitted map keeps its
+            embedding, grid, schedules and random state).
         """
-        if epochs is not None:
-            epochs = check_positive_int("epochs", epochs)
-        X = _check_data(X, training=True)
+        _check_y(y)
+        epochs = None if self.epochs is None else check_positive_int("epochs", self.epochs)
+        data = _check_data(X, training=True)
         self._check_mode()
         if epochs is None:
             epochs = BATCH_EPOCHS if self.mode == "batch" else 1
         if self._is_batch_map():
-            horizon = max(epochs - 1, 1) * len(X)
+            horizon = max(epochs - 1, 1) * len(data)
         else:
-            horizon = epochs * len(X)
+            horizon = epochs * len(data)
         with self._all_or_nothing():
-            self._setup(X, default_horizon=horizon)
-            self._train(X, epochs)
+            self._setup(data, default_horizon=horizon)
+            validate_data(self, X, reset=True, skip_check_array=True)  # feature_names_in_
+            self._train(data, epochs)
         return self
 
     def initialize(self, X):
@@ -512,12 +653,13 @@ class KohonenSOM:
         -------
         self
         """
-        X = _check_data(X, training=True)
+        data = _check_data(X, training=True)
         with self._all_or_nothing():
-            self._setup(X, default_horizon=None)
+            self._setup(data, default_horizon=None)
+            validate_data(self, X, reset=True, skip_check_array=True)
         return self
 
-    def partial_fit(self, X):
+    def partial_fit(self, X, y=None):
         """One pass over ``X`` continuing training (one epoch of the batch map).
 
         The first call initialises the map from ``X``. The schedules continue
@@ -530,12 +672,15 @@ class KohonenSOM:
         ``n_samples_skipped_``, and a ``RuntimeWarning`` says how many
         (:meth:`fit` rejects such data instead). Every check runs before
         anything changes: a call that raises leaves the map as it was.
+        ``y`` is ignored.
 
         Returns
         -------
         self
         """
+        _check_y(y)
         fitted = hasattr(self, "embedding_")
+        raw = X
         X, skipped = _check_data(X, self.n_features_in_ if fitted else None, training=True, drop_non_finite=True)
         self._check_mode()
         self._check_neighbourhood()
@@ -553,6 +698,7 @@ class KohonenSOM:
         with self._all_or_nothing():
             if not fitted:
                 self._setup(X, default_horizon=horizon)
+            validate_data(self, raw, reset=not fitted, skip_check_array=True)
             self.decay_samples_ = horizon
             if len(X):
                 self._train(X, epochs=1)
@@ -585,8 +731,16 @@ class KohonenSOM:
             raise
 
     def _check_neighbourhood(self):
-        if not isinstance(self.neighbourhood, str) or self.neighbourhood not in NEIGHBOURHOODS:
-            raise ValueError(f"neighbourhood must be one of {NEIGHBOURHOODS}; got {self.neighbourhood!r}")
+        """Validate ``neighbourhood`` and ``distance`` (``mode`` checked before)."""
+        if not isinstance(self.neighbourhood, str) or self.neighbourhood not in KINDS:
+            raise ValueError(f"neighbourhood must be one of {KINDS}; got {self.neighbourhood!r}")
+        if not isinstance(self.distance, str) or self.distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {DISTANCES}; got {self.distance!r}")
+        if self.neighbourhood == "mexican_hat" and self._is_batch_map():
+            raise ValueError(
+                "neighbourhood='mexican_hat' cannot be used by the batch map (mode='batch', batch_size=None): "
+                "its negative weights have no weighted mean; use the online rule or mini-batches"
+            )
 
     def _check_mode(self):
         """Validate ``mode``, ``batch_size`` and ``strategy``."""
@@ -684,7 +838,8 @@ class KohonenSOM:
             tf.constant(float(self.decay_samples_), tf.float64),
             tf.constant(self.learning_rate_, tf.float64),
             tf.constant(self.sigma_, tf.float64),
-            self.neighbourhood == "gaussian",
+            self.neighbourhood,
+            self.distance == "euclidean",
         )
         self.embedding_ = embedding.numpy()
         self.n_samples_seen_ += len(X)
@@ -702,7 +857,7 @@ class KohonenSOM:
         with strategy.scope():
             embedding = tf.Variable(start, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         coords = tf.constant(self.grid_.coords)
-        gaussian = self.neighbourhood == "gaussian"
+        kind, euclidean = self.neighbourhood, self.distance == "euclidean"
         if self.batch_size is None:
             seen = self.n_samples_seen_ + len(X) * np.arange(epochs)
             _batch_map_epochs(
@@ -711,7 +866,8 @@ class KohonenSOM:
                 _per_replica(strategy, np.array_split(centred, replicas)),
                 coords,
                 self._schedule_tensor(self.sigma_, seen),
-                gaussian,
+                kind,
+                euclidean,
             )
             self.n_samples_seen_ += epochs * len(X)
         else:
@@ -726,7 +882,8 @@ class KohonenSOM:
                     coords,
                     self._schedule_tensor(self.learning_rate_, seen),
                     self._schedule_tensor(self.sigma_, seen),
-                    gaussian,
+                    kind,
+                    euclidean,
                 )
                 self.n_samples_seen_ += len(X)
         # Added as a difference, so that nodes the training left alone keep
@@ -754,16 +911,20 @@ class KohonenSOM:
         )
 
     # -- using the map -----------------------------------------------------
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "embedding_")
+
     def _check_fitted(self):
         if not hasattr(self, "embedding_"):
-            raise ValueError("this KohonenSOM is not fitted yet: call fit(X) first")
+            raise NotFittedError("this KohonenSOM is not fitted yet: call fit(X) first")
 
     def _squared_distances(self, X, allow_empty=False):
         """[N, K] squared distances from each sample to each node, float64."""
         self._check_fitted()
-        X = _check_data(X, self.n_features_in_, allow_empty)
+        data = _check_data(X, self.n_features_in_, allow_empty)
+        validate_data(self, X, reset=False, skip_check_array=True)  # warns about other feature names
         L = self.embedding_.astype(np.float64)
-        d2 = (X**2).sum(axis=1)[:, None] - 2.0 * X @ L.T + (L**2).sum(axis=1)[None, :]
+        d2 = (data**2).sum(axis=1)[:, None] - 2.0 * data @ L.T + (L**2).sum(axis=1)[None, :]
         return np.maximum(d2, 0.0)
 
     def winner(self, X):
@@ -771,31 +932,111 @@ class KohonenSOM:
         return np.argmin(self._squared_distances(X, allow_empty=True), axis=1)
 
     def transform(self, X):
-        """The SOM's output: grid coordinates of each sample's winner, shape (N, m)."""
+        """The SOM's output: grid coordinates of each sample's winner.
+
+        Returns
+        -------
+        ndarray of shape (N, m)
+            One column per grid axis. float32 for float32 ``X``, float64
+            otherwise (the positions are small integers, exact in both).
+        """
         winners = self.winner(X)
-        return self.grid_.coords[winners]
+        dtype = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+        return self.grid_.coords[winners].astype(dtype)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns of :meth:`transform`: ``"som0"``, ``"som1"``, ..., one per grid axis.
+
+        ``input_features``, if given, must name the ``n_features_in_`` input
+        features (and equal ``feature_names_in_`` if the map has them).
+
+        Returns
+        -------
+        ndarray of str objects, shape (m,)
+        """
+        self._check_fitted()
+        if input_features is not None:
+            input_features = np.asarray(input_features, dtype=object)
+            names = getattr(self, "feature_names_in_", None)
+            if names is not None and not np.array_equal(names, input_features):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            if input_features.ndim != 1 or len(input_features) != self.n_features_in_:
+                raise ValueError(
+                    f"input_features should have length equal to number of features ({self.n_features_in_}), "
+                    f"got {input_features.size}"
+                )
+        return np.asarray([f"som{axis}" for axis in range(self.grid_.dim)], dtype=object)
 
     def quantization_error(self, X):
         """Mean Euclidean distance from each sample to its winner's embedding."""
         d2 = self._squared_distances(X)
         return float(np.sqrt(d2.min(axis=1)).mean())
 
-    def topographic_error(self, X):
+    def score(self, X, y=None):
+        """The negative quantization error of ``X`` (higher is better), for model selection.
+
+        So that e.g. ``GridSearchCV(KohonenSOM(grid), {"sigma": [...]})``
+        picks the settings of the smallest quantization error on held-out
+        data. ``y`` is ignored.
+        """
+        return -self.quantization_error(X)
+
+    def topographic_error(self, X, adjacency="grid"):
         """Fraction of samples whose best and second-best nodes are not adjacent.
 
-        Adjacent means graph distance 1. A map with a single node has no
-        second-best node and a topographic error of 0.
+        A map with a single node has no second-best node and a topographic
+        error of 0 (MiniSom returns NaN).
+
+        Parameters
+        ----------
+        X : array_like of shape (N, n)
+        adjacency : {"grid", "minisom"}, default "grid"
+            When two nodes count as adjacent. ``"grid"``: at graph distance 1,
+            the grid's edges (4 neighbours inside a 2-D grid). ``"minisom"``:
+            MiniSom's convention for rectangular grids (2.3.6,
+            ``MiniSom.topographic_error``), at Euclidean grid distance at most
+            sqrt(2) (MiniSom tests ``> 1.42``), so diagonal neighbours too (8
+            neighbours inside a 2-D grid; on an m-D grid, positions differing
+            by one in at most two axes). The same on a 1-D grid; otherwise
+            ``"minisom"`` is never larger.
         """
+        if not isinstance(adjacency, str) or adjacency not in ADJACENCIES:
+            raise ValueError(f"adjacency must be one of {ADJACENCIES}; got {adjacency!r}")
         d2 = self._squared_distances(X)
         if d2.shape[1] < 2:
             return 0.0
         best_two = np.argsort(d2, axis=1, kind="stable")[:, :2]
         coords = self.grid_.coords
-        hops = np.abs(coords[best_two[:, 0]] - coords[best_two[:, 1]]).sum(axis=1)
-        return float(np.mean(hops > 1))
+        offsets = coords[best_two[:, 0]] - coords[best_two[:, 1]]
+        if adjacency == "grid":
+            return float(np.mean(np.abs(offsets).sum(axis=1) > 1))
+        # Integer positions: squared distances are whole numbers, <= 2 exactly when the distance is <= 1.42.
+        return float(np.mean(np.square(offsets).sum(axis=1) > 2))
 
-    def __repr__(self):
-        return f"KohonenSOM(grid={self.grid!r}, mode={self.mode!r}, neighbourhood={self.neighbourhood!r})"
+    def __sklearn_clone__(self):
+        # The default clone deep-copies every parameter: a strategy is
+        # shared instead (TensorFlow's default strategy cannot be copied,
+        # and a copy of another would stand for the same devices).
+        shallow = copy.copy(self)
+        shallow.strategy = None
+        clone = BaseEstimator.__sklearn_clone__(shallow)
+        clone.strategy = self.strategy
+        return clone
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform gives float32 for float32 data, float64 for float64.
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _check_y(y):
+    """Reject a number passed where fit(X, epochs) used to take the epochs; any other ``y`` is ignored."""
+    if y is not None and isinstance(y, numbers.Number):
+        raise ValueError(
+            f"fit(X, y) and partial_fit(X, y) ignore y, and take no epochs: pass epochs=... to KohonenSOM "
+            f"(or set_params(epochs=...)); got y={y!r}"
+        )
 
 
 def _minibatch_pieces(data, order, batch_size, replicas):
