@@ -19,7 +19,7 @@ BROWSER := $(VENV)/.browser
 # Runs a command, prints its wall time and records it for the "Reproduce this book" page.
 TIMED = $(PY) -m tools.book.walltime
 
-.PHONY: book test check lint bench reproduce venv mathjax clean
+.PHONY: book test check lint bench reproduce reproduce-digits venv mathjax clean
 
 ## book: execute every chapter (full mode), build the HTML into _build/html and print the whole book to _build/html/softsom.pdf
 book: $(INSTALLED) $(MATHJAX) $(SYSTEM_TOOLS) $(BROWSER)
@@ -53,6 +53,10 @@ reproduce: $(INSTALLED)
 	  && { $(PY) -m experiments.spirals evaluate --out results/spiral.json & evaluate=$$!; \
 	       $(PY) -m experiments.spirals studies --out results/spiral_studies.json; studies=$$?; \
 	       wait $$evaluate && exit $$studies; }'
+
+## reproduce-digits: rerun the digits chapter's search and evaluation (full, one core); rewrites results/digits.json on purpose
+reproduce-digits: $(INSTALLED)
+	$(TIMED) "make reproduce-digits" -- $(PY) -m experiments.digits run --out results/digits.json
 
 ## venv: the virtual environment with the exact pins and the `softsom` Jupyter kernel
 venv: $(INSTALLED)

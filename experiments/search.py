@@ -257,13 +257,26 @@ def search_family(name, protocol, settings):
     tf.config.experimental.enable_op_determinism()
     tf.get_logger().setLevel("ERROR")  # retracing notes: each trial compiles its own loop, on purpose
     family = FAMILIES[name]
+
+    def score_trial(trial):
+        return _score(family, family.space(trial, protocol), protocol, settings.tuning_seeds)
+
+    return run_trials(score_trial, settings.n_trials, settings.sampler_seed)
+
+
+def run_trials(score_trial, n_trials, sampler_seed):
+    """``n_trials`` trials of Optuna's TPE sampler, seeded with ``sampler_seed``, minimising ``score_trial``.
+
+    ``score_trial(trial)`` draws its knobs from the Optuna ``trial`` and returns
+    ``(score, extra)``, ``extra`` a dict of what the trial's record holds
+    besides. Returns ``(records, space)`` as :func:`search_family` does.
+    """
     records = []
     space = {}
 
     def objective(trial):
         start = time.perf_counter()
-        model = family.space(trial, protocol)
-        score, extra = _score(family, model, protocol, settings.tuning_seeds)
+        score, extra = score_trial(trial)
         records.append(
             {
                 "number": trial.number,
@@ -277,9 +290,9 @@ def search_family(name, protocol, settings):
         return score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed)
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed)
     study = optuna.create_study(direction="minimize", sampler=sampler)
-    study.optimize(objective, n_trials=settings.n_trials)
+    study.optimize(objective, n_trials=n_trials)
     return records, space
 
 
