@@ -46,3 +46,24 @@ def test_one_dimensional_chain():
 def test_bad_shape_names_shape(shape):
     with pytest.raises(ValueError, match="shape"):
         Grid(shape)
+
+
+def test_rectangular_defaults():
+    """A rectangular grid without periodic axes: coords are the lattice positions, one column per axis."""
+    grid = Grid((3, 4))
+    assert grid.topology == "rectangular" and grid.periodic == (False, False)
+    np.testing.assert_array_equal(grid.index, grid.coords)
+    np.testing.assert_array_equal(grid.positions, grid.coords)
+    assert grid.dim == 2 and grid._lattice is None
+    np.testing.assert_array_equal(grid.hops(0, np.arange(12)), grid.distances()[0])
+    np.testing.assert_allclose(grid.euclidean(0, 11), np.hypot(2, 3))
+
+
+@pytest.mark.parametrize(
+    "topology, periodic, dim",
+    [("rectangular", True, 4), ("rectangular", (True, False), 3), ("hexagonal", False, 2), ("hexagonal", True, 4)],
+)
+def test_dim_is_the_width_of_coords(topology, periodic, dim):
+    """One coordinate per axis, two (a circle) per periodic axis."""
+    grid = Grid((4, 6), topology=topology, periodic=periodic)
+    assert grid.dim == dim == grid.coords.shape[1] and grid.index.shape == grid.positions.shape == (24, 2)

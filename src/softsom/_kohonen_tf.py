@@ -12,6 +12,7 @@ __all__ = [
     "tf_decay",
     "tf_neighbourhood",
     "tf_hops",
+    "tf_grid_distances",
     "tf_winners",
     "tf_neighbourhood_sums",
     "tf_kohonen_increment",
@@ -37,9 +38,55 @@ def tf_neighbourhood(hops, sigma, gaussian):
     return tf.exp(-hops / sigma)
 
 
-def tf_hops(coords, nodes):
-    """Graph distance from each of ``nodes`` (indices, [B]) to every node: [B, K]."""
-    return tf.reduce_sum(tf.abs(tf.gather(coords, nodes)[:, None, :] - coords[None]), axis=-1)
+def tf_hops(index, nodes, lattice=None):
+    """Graph distance from each of ``nodes`` (indices, [B]) to every node: [B, K].
+
+    ``index`` [K, m] holds the nodes' integer lattice positions (``Grid.index``,
+    as floats), ``lattice`` is ``Grid._lattice``: None for a rectangular grid
+    without periodic axes (the L1 distance of the positions, which are then
+    also the grid's coords), else ``(topology, shape, periodic)``.
+    """
+    return tf_grid_distances(index, nodes, lattice)
+
+
+def tf_grid_distances(index, nodes, lattice=None, euclidean=False):
+    """Hops (or, ``euclidean``, Euclidean grid distances) from each of ``nodes`` [B] to every node: [B, K].
+
+    As :meth:`softsom.Grid.hops` and :meth:`softsom.Grid.euclidean`, from the
+    lattice positions ``index`` [K, m] (floats) and ``lattice`` (see
+    :func:`tf_hops`). Integer positions and hops are exact in float32 (up to
+    2**24).
+    """
+    difference = tf.gather(index, nodes)[:, None, :] - index[None]  # [B, K, m]
+    if lattice is None:
+        if euclidean:
+            return tf.sqrt(tf.reduce_sum(tf.square(difference), axis=-1))
+        return tf.reduce_sum(tf.abs(difference), axis=-1)
+    topology, shape, periodic = lattice
+    dtype = index.dtype
+    if topology == "rectangular":
+        offsets = _wrapped(tf.abs(difference), shape, periodic, dtype)
+        if euclidean:
+            return tf.sqrt(tf.reduce_sum(tf.square(offsets), axis=-1))
+        return tf.reduce_sum(offsets, axis=-1)
+    # Hexagonal: rows dr apart, twice_dx half-units along the rows (odd rows shifted by half a node).
+    parity = tf.math.floormod(index[:, 1], 2.0)
+    rows = _wrapped(tf.abs(difference[..., 1]), shape[1:], periodic[1:], dtype)
+    twice_dx = tf.abs(2.0 * difference[..., 0] + tf.gather(parity, nodes)[:, None] - parity[None])
+    twice_dx = _wrapped(twice_dx, (2 * shape[0],), periodic[:1], dtype)
+    if euclidean:
+        return tf.sqrt(tf.square(0.5 * twice_dx) + tf.square(rows * (3.0**0.5 / 2.0)))
+    return rows + tf.maximum(0.0, 0.5 * (twice_dx - rows))
+
+
+def _wrapped(offsets, periods, periodic, dtype):
+    """``min(d, n - d)`` along the periodic axes of ``offsets`` (``|d|``, last axis the grid's, or one axis)."""
+    if not any(periodic):
+        return offsets
+    if len(periods) == 1:
+        return tf.minimum(offsets, float(periods[0]) - offsets)
+    sizes = tf.constant([float(n) if wraps else float("inf") for n, wraps in zip(periods, periodic)], dtype)
+    return tf.minimum(offsets, sizes - offsets)
 
 
 def tf_winners(x, embedding):
@@ -56,7 +103,7 @@ def tf_winners(x, embedding):
     return tf.argmin(squared, axis=1)
 
 
-def tf_neighbourhood_sums(x, embedding, coords, sigma, gaussian, keep=None, sum_dtype=None):
+def tf_neighbourhood_sums(x, embedding, index, sigma, gaussian, keep=None, sum_dtype=None, lattice=None):
     """The sums the mini-batch Kohonen rule needs from the inputs ``x`` [B, n].
 
     With ``h_bv = h(d(w_b, v), sigma)`` for the winner ``w_b`` of input b:
@@ -65,8 +112,9 @@ def tf_neighbourhood_sums(x, embedding, coords, sigma, gaussian, keep=None, sum_
     those of the whole batch. ``keep`` [B] (bool), if given, leaves out the
     rows where it is False (their ``x`` must be finite, e.g. zeroed). The
     sums are accumulated in ``sum_dtype`` (default: the dtype of ``x``).
+    ``index`` and ``lattice`` describe the grid as for :func:`tf_hops`.
     """
-    h = tf_neighbourhood(tf_hops(coords, tf_winners(x, embedding)), sigma, gaussian)  # [B, K]
+    h = tf_neighbourhood(tf_hops(index, tf_winners(x, embedding), lattice), sigma, gaussian)  # [B, K]
     if keep is not None:
         h = tf.where(keep[:, None], h, tf.zeros_like(h))
     if sum_dtype is not None:

@@ -18,7 +18,12 @@ How each definition relates to MiniSom 2.3.6's methods of the same names:
 - :func:`component_planes`: ``planes[i]`` is MiniSom's ``get_weights()[:, :, i]``;
 - :func:`distance_map`: the default differs (the grid graph's neighbours, their
   mean distance, not normalised); ``neighbours="moore", normalize=True`` with
-  ``scaling="sum"`` or ``"mean"`` is MiniSom's rectangular ``distance_map``.
+  ``scaling="sum"`` or ``"mean"`` is MiniSom's rectangular ``distance_map``, and
+  ``normalize=True`` on a hexagonal :class:`~softsom.Grid` its hexagonal one.
+
+A hexagonal grid's node ``(i, j)`` is MiniSom's hexagonal node ``(i, j)`` (see
+:class:`~softsom.Grid` for where the two place it in the plane); a periodic
+grid has no MiniSom counterpart.
 
 Winners are those of :meth:`~softsom.KohonenSOM.winner` (the nearest node in Euclidean
 distance, the lowest index on a tie, computed in float64); MiniSom finds the
@@ -74,7 +79,7 @@ def _samples(som, X):
 
 def _is_rectangular(grid):
     """Whether ``grid``'s edges are those of the plain (non-wrapping) rectangular lattice of its shape."""
-    if getattr(grid, "topology", "rectangular") != "rectangular":
+    if getattr(grid, "topology", "rectangular") != "rectangular" or any(getattr(grid, "periodic", ())):
         return False
     expected = sum((size - 1) * (grid.size // size) for size in grid.shape)
     return len(grid.edges()) == expected
@@ -90,7 +95,7 @@ def _neighbour_pairs(grid, neighbours):
     shape = np.array(grid.shape)
     positions = np.stack(np.unravel_index(np.arange(grid.size), grid.shape), axis=1)
     sources, targets = [], []
-    for offset in itertools.product((-1, 0, 1), repeat=grid.dim):
+    for offset in itertools.product((-1, 0, 1), repeat=len(grid.shape)):
         if not any(offset):
             continue
         moved = positions + np.array(offset)
@@ -110,11 +115,12 @@ def distance_map(som, *, neighbours="grid", scaling="mean", normalize=False):
     neighbours : {"grid", "moore"}, default "grid"
         Which nodes count as a node's neighbours. ``"grid"``: the nodes
         adjacent to it in the grid graph (``grid.edges()``, graph distance 1:
-        2 in a chain, 4 in a 2-D grid, 6 in a 3-D one, fewer on the border),
-        the neighbours Kohonen's rule pulls along most strongly.
-        ``"moore"``: every node whose grid position differs by at most one
-        along every axis (2 in a chain, 8 in a 2-D grid, 26 in a 3-D one),
-        as MiniSom's rectangular topology; only for rectangular grids.
+        2 in a chain, 4 in a 2-D grid, 6 in a 3-D one or in a hexagonal grid,
+        fewer on the border unless the axis wraps around), the neighbours
+        Kohonen's rule pulls along most strongly. ``"moore"``: every node
+        whose grid position differs by at most one along every axis (2 in a
+        chain, 8 in a 2-D grid, 26 in a 3-D one), as MiniSom's rectangular
+        topology; only for rectangular grids without periodic axes.
     scaling : {"mean", "sum"}, default "mean"
         Each node's value is the mean or the sum of the Euclidean distances
         from its embedding to its neighbours'. With ``"sum"``, border nodes,
@@ -144,9 +150,12 @@ def distance_map(som, *, neighbours="grid", scaling="mean", normalize=False):
     default, and always divides by the largest value (0/0 gives NaN for a map
     collapsed to one point). ``distance_map(som, neighbours="moore",
     scaling=s, normalize=True)`` is MiniSom's ``distance_map(scaling=s)``
-    (for both ``s``, up to float64 rounding) on the same weights. The default
-    here differs on purpose: the grid graph's own neighbours, averaged, in
-    input space's units.
+    (for both ``s``, up to float64 rounding) on the same weights. On its
+    hexagonal topology MiniSom takes the six neighbours of the hexagonal
+    :class:`~softsom.Grid` of the same shape (for an even or odd number of
+    rows), so there ``distance_map(som, scaling=s, normalize=True)`` is
+    MiniSom's. The default here differs on purpose: the grid graph's own
+    neighbours, averaged, in input space's units.
     """
     som = _fitted_map(som)
     if not isinstance(neighbours, str) or neighbours not in NEIGHBOURS:

@@ -50,7 +50,7 @@ from ._kohonen_tf import (
     NEIGHBOURHOODS,
     sum_over_replicas,
     tf_decay,
-    tf_hops,
+    tf_grid_distances,
     tf_kohonen_increment,
     tf_neighbourhood,
     tf_neighbourhood_sums,
@@ -222,18 +222,19 @@ def _tf_neighbourhood(distance, sigma, kind):
     return tf.where(tf.math.is_finite(ratio), (1.0 - ratio) * tf.exp(-0.5 * ratio), tf.zeros_like(ratio))
 
 
-def _tf_distances(coords, nodes, euclidean):
-    """Grid distance from each of ``nodes`` (indices, [B]) to every node, [B, K]: hops or Euclidean."""
-    if not euclidean:
-        return tf_hops(coords, nodes)
-    return tf.sqrt(tf.reduce_sum(tf.square(tf.gather(coords, nodes)[:, None, :] - coords[None]), axis=-1))
+def _tf_distances(index, nodes, euclidean, lattice=None):
+    """Grid distance from each of ``nodes`` (indices, [B]) to every node, [B, K]: hops or Euclidean.
+
+    ``index``: the lattice positions ``Grid.index`` (floats), ``lattice``: ``Grid._lattice``.
+    """
+    return tf_grid_distances(index, nodes, lattice, euclidean)
 
 
-def _tf_neighbourhood_sums(x, embedding, coords, sigma, kind, euclidean):
+def _tf_neighbourhood_sums(x, embedding, index, sigma, kind, euclidean, lattice=None):
     """``tf_neighbourhood_sums`` (SoftSOM's kernel) for any neighbourhood and grid distance."""
     if kind in NEIGHBOURHOODS and not euclidean:
-        return tf_neighbourhood_sums(x, embedding, coords, sigma, kind == "gaussian")
-    h = _tf_neighbourhood(_tf_distances(coords, tf_winners(x, embedding), euclidean), sigma, kind)  # [B, K]
+        return tf_neighbourhood_sums(x, embedding, index, sigma, kind == "gaussian", lattice=lattice)
+    h = _tf_neighbourhood(_tf_distances(index, tf_winners(x, embedding), euclidean, lattice), sigma, kind)  # [B, K]
     return tf.matmul(h, x, transpose_a=True), tf.reduce_sum(h, axis=0)
 
 
@@ -266,24 +267,29 @@ HOP_MATRIX_NODES = 1024
 
 
 @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, kind, euclidean=False):
+def _online_pass(embedding, samples, coords, t0, horizon, rate, radius, kind, euclidean=False, lattice=None):
     """Show ``samples`` to the map one at a time; return the new embedding.
 
-    ``kind`` (one of KINDS) and ``euclidean`` (the grid distance: Euclidean
-    rather than hops) are Python values, fixed when the loop is traced.
+    ``kind`` (one of KINDS), ``euclidean`` (the grid distance: Euclidean
+    rather than hops) and ``lattice`` (``Grid._lattice``) are Python values,
+    fixed when the loop is traced. ``coords`` are the lattice positions
+    ``Grid.index`` (floats): the coords of a rectangular grid without
+    periodic axes.
     """
     t = t0 + tf.cast(tf.range(tf.shape(samples)[0]), tf.float64)
     rates = tf_decay(rate, t, horizon, embedding.dtype)
     radii = tf_decay(radius, t, horizon, embedding.dtype)
     n, nodes_count = samples.shape[1], embedding.shape[0]
     if nodes_count is not None and nodes_count <= HOP_MATRIX_NODES:
-        hop_matrix = _tf_distances(coords, tf.range(nodes_count), euclidean)
+        hop_matrix = _tf_distances(coords, tf.range(nodes_count), euclidean, lattice)
     else:
         hop_matrix = None
 
     def neighbourhood(i, winner):
         if hop_matrix is not None:
             hops = tf.gather(hop_matrix, winner)
+        elif lattice is not None:
+            hops = _tf_distances(coords, winner[None], euclidean, lattice)[0]
         elif euclidean:
             hops = tf.sqrt(tf.reduce_sum(tf.square(coords - tf.gather(coords, winner)), axis=1))
         else:
@@ -350,9 +356,9 @@ def _batch_map_positions(embedding, sums, counts, neighbourhoods):
 # variable mirrored on every replica; every replica computes the same update
 # from the all-reduced sums, and the first replica's is written to all.
 @tf.function(autograph=False)
-def _batch_map_epochs(strategy, embedding, shards, coords, radii, kind, euclidean):
+def _batch_map_epochs(strategy, embedding, shards, coords, radii, kind, euclidean, lattice=None):
     """Batch-map epochs, one per radius in ``radii``, over the replicas' ``shards`` of the data."""
-    hops = _tf_distances(coords, tf.range(tf.shape(coords)[0]), euclidean)
+    hops = _tf_distances(coords, tf.range(tf.shape(coords)[0]), euclidean, lattice)
 
     def replica_epoch(shard, sigma):
         current = tf.convert_to_tensor(embedding)
@@ -367,7 +373,7 @@ def _batch_map_epochs(strategy, embedding, shards, coords, radii, kind, euclidea
     tf.while_loop(lambda i: i < tf.shape(radii)[0], epoch, [tf.constant(0)], parallel_iterations=1)
 
 
-def _minibatch_loop(strategy, embedding, pieces, sizes, coords, rates, radii, kind, euclidean):
+def _minibatch_loop(strategy, embedding, pieces, sizes, coords, rates, radii, kind, euclidean, lattice=None):
     """One mini-batch Kohonen step per entry of ``rates``/``radii``.
 
     Each replica holds its piece of every mini-batch, ``pieces`` [steps,
@@ -377,7 +383,7 @@ def _minibatch_loop(strategy, embedding, pieces, sizes, coords, rates, radii, ki
     def replica_step(pieces, sizes, i):
         current = tf.convert_to_tensor(embedding)
         x = pieces[i, : sizes[i]]
-        weighted, weights = _tf_neighbourhood_sums(x, current, coords, radii[i], kind, euclidean)
+        weighted, weights = _tf_neighbourhood_sums(x, current, coords, radii[i], kind, euclidean, lattice)
         count = tf.cast(sizes[i], current.dtype)
         weighted, weights, count = sum_over_replicas([weighted, weights, count])
         embedding.assign_add(tf_kohonen_increment(current, weighted, weights, count, rates[i]))
@@ -406,14 +412,17 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
     """Kohonen's self-organizing map, trained by the online rule or the batch map.
 
     A scikit-learn transformer: it maps each sample to the grid position of
-    its winning node, and fits in pipelines, :func:`~sklearn.base.clone` and
+    its winning node, and fits in pipelines, ``sklearn.base.clone`` and
     model selection (:meth:`score` is the negative quantization error).
 
     Parameters
     ----------
     grid : :class:`~softsom.Grid` or tuple of int
-        The grid graph (a shape is turned into a :class:`~softsom.Grid`).
-        Required.
+        The grid graph (a shape is turned into a rectangular
+        :class:`~softsom.Grid`; pass ``Grid(shape, topology="hexagonal")``
+        or ``Grid(shape, periodic=True)`` for a hexagonal or toroidal map).
+        Required. Training, :meth:`transform` and :meth:`topographic_error`
+        use its hop distances and coordinates.
     mode : {"online", "batch"}, default "online"
         The training rule (see Notes): Kohonen's classical per-sample rule,
         or the batch map (with ``batch_size``: mini-batches).
@@ -439,7 +448,7 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
         error).
     neighbourhood : {"exponential", "gaussian", "bubble", "mexican_hat"}, default "exponential"
         The function ``h(d, sigma)`` of the grid distance ``d`` to the winner
-        (see :func:`neighbourhood`): ``exp(-d / sigma)``, as on the slides;
+        (see ``softsom.kohonen.neighbourhood``): ``exp(-d / sigma)``, as on the slides;
         ``exp(-d**2 / (2 sigma**2))``; 1 for ``d <= sigma``, else 0; or the
         Ricker wavelet ``(1 - d**2 / sigma**2) exp(-d**2 / (2 sigma**2))``,
         which pushes nodes beyond ``sigma`` away. ``"mexican_hat"`` is not
@@ -447,11 +456,14 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
         its negative weights have no weighted mean.
     distance : {"hops", "euclidean"}, default "hops"
         The grid distance ``d`` the neighbourhood is a function of: the graph
-        (hop) distance, i.e. the L1 distance between grid positions, or the
-        Euclidean distance between them, as in MiniSom
+        (hop) distance (on a rectangular grid the L1 distance between grid
+        positions), or the Euclidean distance between the nodes' positions
+        (:meth:`Grid.euclidean <softsom.Grid.euclidean>`: in the plane, for a
+        hexagonal grid; the shorter way round a periodic axis), as in MiniSom
         (``neighbourhood="gaussian", distance="euclidean"`` is MiniSom's
-        Gaussian). Both are the same on a 1-D grid. The sigma schedule is in
-        units of this distance.
+        Gaussian, on its rectangular and, for an odd number of rows, its
+        hexagonal lattice). Both are the same on a 1-D grid. The sigma
+        schedule is in units of this distance.
     init : {"uniform", "sample", "pca"} or array of shape (K, n), default "uniform"
         How the grid is first embedded into input space: uniformly at random
         in the data's bounding box ("embed into input space randomly"),
@@ -505,11 +517,12 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
     validated by :meth:`fit`, :meth:`partial_fit` and :meth:`initialize`,
     before anything changes. ``fit(X, y=None)`` and ``partial_fit(X,
     y=None)`` ignore ``y``; methods that need a fitted map raise
-    :class:`~sklearn.exceptions.NotFittedError` (a ValueError) before
-    one. :meth:`transform` returns grid positions, one column per grid axis
-    (:meth:`get_feature_names_out`: ``"som0"``, ``"som1"``, ...), as float32
-    for float32 data and float64 otherwise (positions are small integers,
-    exact in either). :func:`~sklearn.base.clone` copies every parameter
+    ``sklearn.exceptions.NotFittedError`` (a ValueError) before
+    one. :meth:`transform` returns the winners' grid coordinates
+    (``grid.coords``: one column per axis of a rectangular grid;
+    :meth:`get_feature_names_out`: ``"som0"``, ``"som1"``, ...), as float32
+    for float32 data and float64 otherwise (the float32 coordinates,
+    exactly). ``sklearn.base.clone`` copies every parameter
     but ``strategy``, which the clone shares (a strategy stands for devices,
     not for state). ``sklearn.utils.estimator_checks.check_estimator``
     passes (tests/test_estimator.py).
@@ -810,14 +823,21 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
 
         Grid axis a spans +-sqrt(3) standard deviations along component a (the
         extent of a uniform distribution of that spread); axes beyond the
-        data's rank stay at the mean.
+        data's rank stay at the mean. The nodes' positions along the axes are
+        ``grid.positions`` (in the plane, for a hexagonal grid; unwrapped,
+        for a periodic axis).
         """
         mean = X.mean(axis=0)
         _, singular, components = np.linalg.svd(X - mean, full_matrices=False)
         spread = np.sqrt(3.0) * singular / np.sqrt(len(X))
         embedding = np.tile(mean, (self.grid_.size, 1))
         for axis, extent in enumerate(self.grid_.shape[: len(singular)]):
-            position = self.grid_.coords[:, axis] / max(extent - 1, 1) * 2.0 - 1.0
+            positions = self.grid_.positions[:, axis]
+            if self.grid_.topology == "rectangular":
+                position = positions / max(extent - 1, 1) * 2.0 - 1.0
+            else:
+                span = float(positions.max() - positions.min())
+                position = (positions - positions.min()) / (span if span > 0 else 1.0) * 2.0 - 1.0
             embedding += np.outer(position * spread[axis], components[axis])
         return embedding
 
@@ -833,13 +853,14 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
         embedding = _online_pass(
             tf.constant(self.embedding_),
             tf.constant(X[order].astype(np.float32)),  # NumPy's cast: twice as fast as the constant's
-            tf.constant(self.grid_.coords),
+            tf.constant(self.grid_.index.astype(np.float32)),
             tf.constant(float(self.n_samples_seen_), tf.float64),
             tf.constant(float(self.decay_samples_), tf.float64),
             tf.constant(self.learning_rate_, tf.float64),
             tf.constant(self.sigma_, tf.float64),
             self.neighbourhood,
             self.distance == "euclidean",
+            self.grid_._lattice,
         )
         self.embedding_ = embedding.numpy()
         self.n_samples_seen_ += len(X)
@@ -856,8 +877,8 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
         start = (self.embedding_ - offset).astype(np.float32)
         with strategy.scope():
             embedding = tf.Variable(start, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        coords = tf.constant(self.grid_.coords)
-        kind, euclidean = self.neighbourhood, self.distance == "euclidean"
+        coords = tf.constant(self.grid_.index.astype(np.float32))  # the lattice positions hops are counted on
+        kind, euclidean, lattice = self.neighbourhood, self.distance == "euclidean", self.grid_._lattice
         if self.batch_size is None:
             seen = self.n_samples_seen_ + len(X) * np.arange(epochs)
             _batch_map_epochs(
@@ -868,6 +889,7 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
                 self._schedule_tensor(self.sigma_, seen),
                 kind,
                 euclidean,
+                lattice,
             )
             self.n_samples_seen_ += epochs * len(X)
         else:
@@ -884,6 +906,7 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
                     self._schedule_tensor(self.sigma_, seen),
                     kind,
                     euclidean,
+                    lattice,
                 )
                 self.n_samples_seen_ += len(X)
         # Added as a difference, so that nodes the training left alone keep
@@ -936,23 +959,26 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (N, m)
-            One column per grid axis. float32 for float32 ``X``, float64
-            otherwise (the positions are small integers, exact in both).
+        ndarray of shape (N, grid.dim)
+            The winner's ``grid.coords``: one column per axis of a
+            rectangular grid (the lattice position), the position in the plane
+            for a hexagonal one, two columns for a periodic axis (see
+            :class:`~softsom.Grid`). float32 for float32 ``X``, float64
+            otherwise (the float32 coords, exactly).
         """
         winners = self.winner(X)
         dtype = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
         return self.grid_.coords[winners].astype(dtype)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the columns of :meth:`transform`: ``"som0"``, ``"som1"``, ..., one per grid axis.
+        """Names of the columns of :meth:`transform`: ``"som0"``, ``"som1"``, ..., one per grid coordinate.
 
         ``input_features``, if given, must name the ``n_features_in_`` input
         features (and equal ``feature_names_in_`` if the map has them).
 
         Returns
         -------
-        ndarray of str objects, shape (m,)
+        ndarray of str objects, shape (grid.dim,)
         """
         self._check_fitted()
         if input_features is not None:
@@ -992,13 +1018,22 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
         X : array_like of shape (N, n)
         adjacency : {"grid", "minisom"}, default "grid"
             When two nodes count as adjacent. ``"grid"``: at graph distance 1,
-            the grid's edges (4 neighbours inside a 2-D grid). ``"minisom"``:
-            MiniSom's convention for rectangular grids (2.3.6,
-            ``MiniSom.topographic_error``), at Euclidean grid distance at most
-            sqrt(2) (MiniSom tests ``> 1.42``), so diagonal neighbours too (8
-            neighbours inside a 2-D grid; on an m-D grid, positions differing
-            by one in at most two axes). The same on a 1-D grid; otherwise
-            ``"minisom"`` is never larger.
+            the grid's edges (4 neighbours inside a 2-D rectangular grid, 6
+            inside a hexagonal one, across the seam of a periodic axis too).
+            ``"minisom"``: MiniSom's convention (2.3.6,
+            ``MiniSom.topographic_error``). On a rectangular grid, at
+            Euclidean grid distance at most sqrt(2) (MiniSom tests ``>
+            1.42``), so diagonal neighbours too (8 neighbours inside a 2-D
+            grid; on an m-D grid, positions differing by one in at most two
+            axes; along a periodic axis, which MiniSom does not have, the
+            shorter way round). The same as ``"grid"`` on a 1-D grid;
+            otherwise ``"minisom"`` is never larger. On a hexagonal grid
+            MiniSom counts the nodes at distance 1 in the plane, which are the
+            six neighbours of ``"grid"``: the two are the same, and equal
+            MiniSom's value on the same weights when the grid has an odd
+            number of rows (``shape[1]``; for an even number MiniSom's node
+            positions are the mirror image of its own U-matrix's lattice and
+            of this one, see :class:`~softsom.Grid`).
         """
         if not isinstance(adjacency, str) or adjacency not in ADJACENCIES:
             raise ValueError(f"adjacency must be one of {ADJACENCIES}; got {adjacency!r}")
@@ -1006,11 +1041,11 @@ class KohonenSOM(TransformerMixin, BaseEstimator):
         if d2.shape[1] < 2:
             return 0.0
         best_two = np.argsort(d2, axis=1, kind="stable")[:, :2]
-        coords = self.grid_.coords
-        offsets = coords[best_two[:, 0]] - coords[best_two[:, 1]]
-        if adjacency == "grid":
-            return float(np.mean(np.abs(offsets).sum(axis=1) > 1))
-        # Integer positions: squared distances are whole numbers, <= 2 exactly when the distance is <= 1.42.
+        grid = self.grid_
+        if adjacency == "grid" or grid.topology == "hexagonal":
+            return float(np.mean(grid.hops(best_two[:, 0], best_two[:, 1]) > 1))
+        offsets = grid._offsets(grid.index[best_two[:, 0]], grid.index[best_two[:, 1]])
+        # Integer offsets: squared distances are whole numbers, <= 2 exactly when the distance is <= 1.42.
         return float(np.mean(np.square(offsets).sum(axis=1) > 2))
 
     def __sklearn_clone__(self):

@@ -29,8 +29,12 @@ class SoftSOM(keras.layers.Layer):
     ``keras.models.load_model``.
 
     ``Output(p) = sum_v g_v softmax_v(-beta ||p - l_v||)``: ``g_v`` are the
-    coordinates of a grid of shape ``grid_shape`` (m axes), ``l_v`` the
-    layer's ``embedding`` weight ``[K, n]``. Gradients always flow to the
+    coordinates (``grid.coords``, ``[K, m]``) of the layer's grid
+    ``Grid(grid_shape, topology, periodic)``, ``l_v`` the layer's
+    ``embedding`` weight ``[K, n]``. The output width m is ``grid.dim``: the
+    number of axes of ``grid_shape``, plus one for every periodic axis, whose
+    nodes' coordinates lie on a circle so that the soft mean has no seam (see
+    :class:`~softsom.Grid`). Gradients always flow to the
     layer's input; what happens to the embedding depends on ``embedding_update``:
 
     ``"kohonen"`` (the slides' design, as this library reads it)
@@ -38,7 +42,8 @@ class SoftSOM(keras.layers.Layer):
         backpropagation. During training (``training=True``, as in
         ``Model.fit``) every batch updates it by the mini-batch Kohonen rule
         from the inputs the layer sees: each input's winner ``w_b`` is its
-        nearest node, and ``l_v += eta(t)/B * sum_b h(d(w_b, v), sigma(t)) (x_b - l_v)``,
+        nearest node, ``d`` the grid's hop distance, and
+        ``l_v += eta(t)/B * sum_b h(d(w_b, v), sigma(t)) (x_b - l_v)``,
         the mean of the online updates of the batch. ``eta`` and ``sigma``
         decay geometrically with the number ``t`` of inputs seen, over
         ``decay_samples``. Never updated at inference, nor while the layer's
@@ -137,6 +142,12 @@ class SoftSOM(keras.layers.Layer):
         TPUs), ``"highest"`` forms the distance differences in float64 (see
         :func:`~softsom.soft_som` for the accuracy of each). Saved by
         ``get_config``.
+    topology : {"rectangular", "hexagonal"}, default "rectangular"
+        The grid's lattice (see :class:`~softsom.Grid`: a hexagonal grid
+        needs a 2-D ``grid_shape``). Saved by ``get_config``.
+    periodic : bool or tuple of bool, default False
+        Which axes of the grid wrap around (True: all, a torus). Saved by
+        ``get_config``.
 
     Raises
     ------
@@ -167,10 +178,12 @@ class SoftSOM(keras.layers.Layer):
         precision="fast",
         beta_scale="absolute",
         trainable_beta=False,
+        topology="rectangular",
+        periodic=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.grid = Grid(grid_shape)
+        self.grid = Grid(grid_shape, topology=topology, periodic=periodic)
         if not isinstance(precision, str) or precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
         self.precision = precision
@@ -221,10 +234,15 @@ class SoftSOM(keras.layers.Layer):
 
     @classmethod
     def from_kohonen(cls, som, beta, **kwargs):
-        """A ``"frozen"`` layer holding the embedding of a fitted :class:`~softsom.KohonenSOM`."""
+        """A ``"frozen"`` layer holding the embedding of a fitted :class:`~softsom.KohonenSOM`, on its grid.
+
+        The layer's ``topology`` and ``periodic`` are those of ``som.grid_``.
+        """
         if not hasattr(som, "embedding_"):
             raise ValueError("som must be a fitted KohonenSOM (call fit first)")
-        layer = cls(som.grid_.shape, beta=beta, embedding_update="frozen", **kwargs)
+        grid = som.grid_
+        kwargs = {"topology": grid.topology, "periodic": grid.periodic, **kwargs}
+        layer = cls(grid.shape, beta=beta, embedding_update="frozen", **kwargs)
         layer.build((None, som.n_features_in_))
         layer.embedding.assign(som.embedding_)
         return layer
@@ -268,6 +286,8 @@ class SoftSOM(keras.layers.Layer):
                 autocast=False,
             )
         self.coords = tf.constant(self.grid.coords)
+        # The lattice positions the Kohonen rule counts hops on (the coords of a plain rectangular grid).
+        self._index = tf.constant(self.grid.index.astype(np.float32))
         self._edges = tf.constant(self.grid.edges(), tf.int32)
 
     def __call__(self, inputs, *args, **kwargs):
@@ -345,7 +365,14 @@ class SoftSOM(keras.layers.Layer):
         eta = tf_decay(schedule[0], t, self.decay_samples, tf.float64)
         sigma = tf_decay(schedule[1], t, self.decay_samples, dtype)
         weighted, weights = tf_neighbourhood_sums(
-            x, embedding, tf.cast(self.coords, dtype), sigma, self.neighbourhood == "gaussian", finite, tf.float64
+            x,
+            embedding,
+            tf.cast(self._index, dtype),
+            sigma,
+            self.neighbourhood == "gaussian",
+            finite,
+            tf.float64,
+            lattice=self.grid._lattice,
         )
         used = tf.reduce_sum(tf.cast(finite, tf.int64))
         skipped = tf.size(finite, out_type=tf.int64) - used
@@ -377,6 +404,8 @@ class SoftSOM(keras.layers.Layer):
             precision=self.precision,
             beta_scale=self.beta_scale,
             trainable_beta=self.trainable_beta,
+            topology=self.grid.topology,
+            periodic=list(self.grid.periodic),
         )
         return config
 

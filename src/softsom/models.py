@@ -156,11 +156,16 @@ def mlp(n_inputs, hidden_units=(16, 16), n_classes=2, activation="tanh", name="p
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
 
 
-def _rescaled(x, grid_shape, rescale):
-    """Grid coordinates run up to ``side - 1``; optionally bring them to [0, 1] for tanh layers."""
+def _rescaled(x, grid, rescale):
+    """Grid coordinates (all >= 0) run up to their extent; optionally bring them to [0, 1] for tanh layers.
+
+    The extent is the largest coordinate, ``max(grid shape) - 1`` for a
+    rectangular grid without periodic axes.
+    """
     if not rescale:
         return x
-    return keras.layers.Rescaling(1.0 / max(max(grid_shape) - 1, 1), name="rescale")(x)
+    extent = float(grid.coords.max())
+    return keras.layers.Rescaling(1.0 / (extent if extent > 0 else 1.0), name="rescale")(x)
 
 
 def som_preprocessing(
@@ -192,7 +197,8 @@ def som_preprocessing(
         seed per layer from ``1000 * seed`` on, as in :func:`mlp`. The SOM's
         embedding is the fitted map's: no seed is used for it.
     rescale : bool, default False
-        Divide the SOM's output by ``max(grid shape) - 1`` (a ``rescale``
+        Divide the SOM's output by its largest grid coordinate (``max(grid
+        shape) - 1`` on a rectangular grid without periodic axes; a ``rescale``
         layer), so that the next tanh layer sees values in [0, 1].
 
     Returns
@@ -215,7 +221,7 @@ def som_preprocessing(
     seeds = _Seeds(_check_seed(seed))
     inputs = keras.Input((som.n_features_in_,), name="inputs")
     x = SoftSOM.from_kohonen(som, beta, name="soft_som")(inputs)
-    x = _dense_stack(_rescaled(x, som.grid_.shape, rescale), hidden_units, activation, seeds, first_index=1)
+    x = _dense_stack(_rescaled(x, som.grid_, rescale), hidden_units, activation, seeds, first_index=1)
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)
 
 
@@ -246,7 +252,8 @@ def interposed_som(
     n_inputs : int
         Number of input features, >= 1.
     grid_shape : tuple of int
-        Shape of the SOM's grid; its number of axes is the SOM's output width.
+        Shape of the SOM's grid; its number of axes is the SOM's output width
+        (plus one per periodic axis, with ``periodic`` in ``som_options``).
     beta : float
         Inverse temperature, positive and finite.
     hidden_units_before, hidden_units_after : tuple of int, default (16,)
@@ -272,12 +279,15 @@ def interposed_som(
         ``embedding_initializer`` is given), the kernels of the layers after
         it, and the classifier's. None: Keras' global random generator.
     rescale : bool, default False
-        Divide the SOM's output by ``max(grid_shape) - 1`` (a ``rescale``
+        Divide the SOM's output by its largest grid coordinate (``max(grid_shape)
+        - 1`` on a rectangular grid without periodic axes; a ``rescale``
         layer), so that the next tanh layer sees values in [0, 1].
     **som_options
         Further :class:`~softsom.SoftSOM` arguments: ``learning_rate``,
         ``sigma``, ``neighbourhood``, ``embedding_initializer``,
-        ``precision``, ``beta_scale``, ``trainable_beta``.
+        ``precision``, ``beta_scale``, ``trainable_beta``, ``topology``,
+        ``periodic`` (the grid's lattice and wrap-around axes: see
+        :class:`~softsom.Grid`).
 
     Returns
     -------
@@ -294,6 +304,8 @@ def interposed_som(
         Grid(grid_shape)
     except ValueError as err:
         raise ValueError(f"grid_shape: {err}") from None
+    # Its errors name topology or periodic.
+    grid = Grid(grid_shape, som_options.get("topology", "rectangular"), som_options.get("periodic", False))
     check_positive_number("beta", beta)
     before = _check_units("hidden_units_before", hidden_units_before)
     after = _check_units("hidden_units_after", hidden_units_after)
@@ -310,6 +322,8 @@ def interposed_som(
         "precision",
         "beta_scale",
         "trainable_beta",
+        "topology",
+        "periodic",
     }
     unknown = sorted(set(som_options) - allowed)
     if unknown:
@@ -328,5 +342,5 @@ def interposed_som(
         name="soft_som",
         **som_options,
     )(x)
-    x = _dense_stack(_rescaled(x, grid_shape, rescale), after, activation, seeds, first_index=len(before) + 1)
+    x = _dense_stack(_rescaled(x, grid, rescale), after, activation, seeds, first_index=len(before) + 1)
     return keras.Model(inputs, _classifier(x, n_classes, seeds), name=name)

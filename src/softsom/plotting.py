@@ -3,9 +3,11 @@
 :func:`draw_map` draws a map where it sits in input space. The ``plot_*``
 functions draw what :mod:`softsom.analysis` computes on the grid itself: one
 patch per node, centred at the node's position in the plane,
-``grid.coords[k]`` (x the grid's first axis, y its second, the origin at the
-lower left; a chain is drawn as a row), so that a lattice of another shape
-only changes the patch (``_node_patch``). They draw 1-D and 2-D grids.
+``grid.positions[k]`` (x the grid's first axis, y its second, the origin at
+the lower left; a chain is drawn as a row): a unit square on a rectangular
+grid, a hexagon of unit width on a hexagonal one, so that the patches tile
+the plane (``_node_patch``). A periodic axis is drawn unrolled, its seam at
+the border. They draw 1-D and 2-D grids.
 """
 
 from __future__ import annotations
@@ -95,23 +97,34 @@ def _planar(som, function):
     """Node centres (K, 2) in the plane of a fitted map's 1-D or 2-D grid, else a ValueError."""
     som = analysis._fitted_map(som)
     grid = som.grid_
-    if grid.dim > 2:
+    if len(grid.shape) > 2:
         raise ValueError(f"{function} draws 1-D and 2-D grids; this map's grid has shape {grid.shape}")
-    coords = np.asarray(grid.coords, dtype=np.float64)
-    if grid.dim == 1:
+    coords = np.asarray(grid.positions, dtype=np.float64)
+    if len(grid.shape) == 1:
         coords = np.column_stack([coords[:, 0], np.zeros(len(coords))])
     return som, coords
 
 
 def _node_patch(grid, centre):
-    """The patch that shows one node: a unit square on the rectangular lattice.
+    """The patch that shows one node: a unit square on the rectangular lattice, a hexagon on the hexagonal one.
 
-    A lattice of another shape (hexagons for a hexagonal grid) changes only
-    this function.
+    The hexagon stands on a vertex (its flat sides face the row neighbours, 1
+    apart) with circumradius ``1 / sqrt(3)``, so that the rows, ``sqrt(3) /
+    2`` apart, tile the plane.
     """
-    if getattr(grid, "topology", "rectangular") not in ("rectangular", "toroidal"):
-        raise ValueError(f"drawing the nodes of a {grid.topology} grid is not supported yet")
-    return RegularPolygon(centre, numVertices=4, radius=math.sqrt(0.5), orientation=math.pi / 4)
+    topology = getattr(grid, "topology", "rectangular")
+    if topology == "rectangular":
+        return RegularPolygon(centre, numVertices=4, radius=math.sqrt(0.5), orientation=math.pi / 4)
+    if topology == "hexagonal":
+        return RegularPolygon(centre, numVertices=6, radius=1.0 / math.sqrt(3.0), orientation=0.0)
+    raise ValueError(f"drawing the nodes of a {topology} grid is not supported")
+
+
+def _half_extent(grid):
+    """How far a node's patch reaches from its centre along x and y."""
+    if getattr(grid, "topology", "rectangular") == "hexagonal":
+        return 0.5, 1.0 / math.sqrt(3.0)
+    return 0.5, 0.5
 
 
 def _draw_nodes(ax, grid, coords, *, values=None, facecolors=None, cmap=None, norm=None, edgecolor="white"):
@@ -126,10 +139,11 @@ def _draw_nodes(ax, grid, coords, *, values=None, facecolors=None, cmap=None, no
     else:
         collection.set_facecolors(facecolors)
     ax.add_collection(collection)
-    ax.set_xlim(coords[:, 0].min() - 0.5, coords[:, 0].max() + 0.5)
-    ax.set_ylim(coords[:, 1].min() - 0.5, coords[:, 1].max() + 0.5)
+    half_x, half_y = _half_extent(grid)
+    ax.set_xlim(coords[:, 0].min() - half_x, coords[:, 0].max() + half_x)
+    ax.set_ylim(coords[:, 1].min() - half_y, coords[:, 1].max() + half_y)
     ax.set_aspect("equal")
-    if grid.dim == 1:
+    if len(grid.shape) == 1:
         ax.set_yticks([])
     return collection
 
