@@ -49,6 +49,7 @@ __all__ = [
     "SearchSettings",
     "configuration",
     "search_family",
+    "run_trials",
     "rescore_family",
     "search",
     "best_trial",

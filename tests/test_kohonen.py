@@ -141,7 +141,8 @@ def test_euclidean_distance_moves_diagonal_neighbours_as_the_gaussian_says():
     assert euclidean.embedding_[4, 0] == pytest.approx(np.exp(-1.0), rel=1e-6)
     assert hops.embedding_[4, 0] == pytest.approx(np.exp(-2.0), rel=1e-6)
     distances = np.linalg.norm(Grid((3, 3)).coords - Grid((3, 3)).coords[0], axis=1)
-    np.testing.assert_allclose(euclidean.embedding_[:, 0], neighbourhood(distances, 1.0, "gaussian"), rtol=1e-6)
+    # float32 arithmetic: op determinism switched on earlier in the process moves the last bits (1.7e-6 seen).
+    np.testing.assert_allclose(euclidean.embedding_[:, 0], neighbourhood(distances, 1.0, "gaussian"), rtol=1e-5)
 
 
 @pytest.mark.parametrize("distance", ["hops", "euclidean"])
