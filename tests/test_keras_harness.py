@@ -34,20 +34,19 @@ class _Harness(testing.TestCase):
         pass
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("input_shape, output_shape", [((4, 3), (4, 2)), ((2, 5, 3), (2, 5, 2))])
-def test_keras_run_layer_test(mode, input_shape, output_shape):
+def run_layer_test(init_kwargs, input_shape, output_shape, trainable, non_trainable):
+    """Keras' own layer checks on a SoftSOM built from ``init_kwargs``, with its expected weight counts."""
     harness = _Harness()
     harness.setUp()
     try:
         harness.run_layer_test(
             SoftSOM,
-            init_kwargs=dict(grid_shape=(3, 4), beta=2.0, embedding_update=mode, decay_samples=100),
+            init_kwargs=dict(grid_shape=(3, 4), beta=2.0, decay_samples=100, **init_kwargs),
             input_shape=input_shape,
             expected_output_shape=output_shape,
             expected_output_dtype="float32",
-            expected_num_trainable_weights=1 if mode == "backprop" else 0,
-            expected_num_non_trainable_weights=1 if mode == "backprop" else 2,
+            expected_num_trainable_weights=trainable,
+            expected_num_non_trainable_weights=non_trainable,
             expected_num_seed_generators=0,
             expected_num_losses=0,
             supports_masking=False,
@@ -56,6 +55,13 @@ def test_keras_run_layer_test(mode, input_shape, output_shape):
         )
     finally:
         harness.tearDown()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("input_shape, output_shape", [((4, 3), (4, 2)), ((2, 5, 3), (2, 5, 2))])
+def test_keras_run_layer_test(mode, input_shape, output_shape):
+    backprop = mode == "backprop"
+    run_layer_test(dict(embedding_update=mode), input_shape, output_shape, 1 if backprop else 0, 1 if backprop else 2)
 
 
 def test_the_embedding_is_not_autocast_under_mixed_precision():
@@ -144,24 +150,4 @@ def test_the_fresh_process_did_not_need_softsom(saved_models):
 @pytest.mark.parametrize("beta_scale", ["absolute", "spacing"])
 def test_keras_run_layer_test_with_a_trainable_beta(beta_scale):
     """A trainable beta is one more trainable weight, in every Keras check, for both beta scales."""
-    harness = _Harness()
-    harness.setUp()
-    try:
-        harness.run_layer_test(
-            SoftSOM,
-            init_kwargs=dict(
-                grid_shape=(3, 4), beta=2.0, beta_scale=beta_scale, trainable_beta=True, decay_samples=100
-            ),
-            input_shape=(4, 5),
-            expected_output_shape=(4, 2),
-            expected_output_dtype="float32",
-            expected_num_trainable_weights=1,
-            expected_num_non_trainable_weights=2,
-            expected_num_seed_generators=0,
-            expected_num_losses=0,
-            supports_masking=False,
-            run_training_check=True,
-            run_mixed_precision_check=True,
-        )
-    finally:
-        harness.tearDown()
+    run_layer_test(dict(beta_scale=beta_scale, trainable_beta=True), (4, 5), (4, 2), 1, 2)
