@@ -3,7 +3,8 @@
 ``python -m experiments.digits run --out results/digits.json``
     The search and the evaluation, in one go. Every family
     (:data:`FAMILIES`: a plain MLP, the interposed soft SOM in each of its
-    three ``embedding_update`` modes, and two classical references) gets the
+    three ``embedding_update`` modes, a parameter-matched MLP and two
+    classical references) gets the
     same number of seeded Optuna TPE trials over its own knobs, scored on the
     validation data of the tuning seeds; the chosen trial of each family is
     then trained and tested on the evaluation seeds, which no trial saw.
@@ -25,6 +26,11 @@ validation log-loss, a reference's its 5-fold cross-validated error on the
 training and validation splits together. A SOM family's beta is searched in
 ``beta_scale="spacing"`` units: node spacings of its current embedding, so that
 one range fits every width and activation of the layer before it.
+
+The parameter-matched MLP (:data:`MLP_MATCHED`) is searched after the SOM
+families: its widths are capped so that it has no more learned parameters
+than the largest of their chosen models (:func:`matched_width`), and the cap
+is recorded with it.
 
 Each family's search runs in a fresh process (as in :func:`experiments.search.search`),
 one after another, with TensorFlow on one thread: the whole run uses one core.
@@ -48,7 +54,10 @@ __all__ = [
     "CURVE_STEP",
     "FAMILIES",
     "MLP",
+    "MLP_MATCHED",
     "SOM_FAMILIES",
+    "mlp_parameters",
+    "matched_width",
     "DigitsProtocol",
     "Settings",
     "settings_for",
@@ -66,17 +75,19 @@ __all__ = [
     "main",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PIXEL_SCALE = 16.0  # the digits' pixels are counts 0..16: inputs are divided by it, to [0, 1]
 EXTRA_PACKAGES = ("sklearn", "optuna", "minisom")  # versions recorded besides tools.provenance.PACKAGES
 CURVE_STEP = 10  # the evaluation runs' validation curves keep every CURVE_STEP-th epoch
 MLP = "mlp"
+MLP_MATCHED = "mlp_matched"
 SOM_FAMILIES = ("som_kohonen", "som_backprop", "som_frozen")
 FAMILIES = {
     MLP: ("network", "plain MLP, two hidden layers (the SOM models' Dense depth)"),
     "som_kohonen": ("network", "interposed soft SOM, embedding by the Kohonen rule"),
     "som_backprop": ("network", "interposed soft SOM, embedding trained by backprop"),
     "som_frozen": ("network", "interposed soft SOM, random embedding never updated"),
+    MLP_MATCHED: ("network", "plain MLP, two hidden layers, at most the largest chosen SOM model's parameters"),
     "knn": ("reference", "k-nearest neighbours (cross-validated)"),
     "svm_rbf": ("reference", "SVM, RBF kernel (cross-validated)"),
 }
@@ -148,7 +159,7 @@ def _configuration(name, params, protocol):
         epochs=protocol.max_epochs,
         hidden_after=(params["width_after"],),
     )
-    if name == MLP:
+    if name in (MLP, MLP_MATCHED):
         return Configuration(name, FAMILIES[name][1], "pure_nn", hidden=(params["width_before"],), **common)
     update = name.removeprefix("som_")
     extra = {}
@@ -171,8 +182,33 @@ def _configuration(name, params, protocol):
     )
 
 
-def _suggest(name, trial, protocol):
-    """A trial's parameters: the family's own knobs (Optuna's define-by-run space)."""
+def mlp_parameters(width_before, width_after):
+    """The learned parameters of the 64 -> ``width_before`` -> ``width_after`` -> 10 MLP (weights and biases)."""
+    return (64 + 1) * width_before + (width_before + 1) * width_after + (width_after + 1) * 10
+
+
+def matched_width(max_parameters):
+    """The largest width ``w`` of :data:`WIDTHS` whose MLP of two ``w``-unit layers has at most ``max_parameters``.
+
+    Both of the matched MLP's widths are searched up to it, so every one of its
+    trials is within the budget. A ValueError if even the narrowest MLP is over it.
+    """
+    low, high = WIDTHS
+    if isinstance(max_parameters, bool) or not isinstance(max_parameters, int):
+        raise ValueError(f"max_parameters must be an int; got {max_parameters!r}")
+    if mlp_parameters(low, low) > max_parameters:
+        raise ValueError(
+            f"max_parameters is {max_parameters}: below the {mlp_parameters(low, low)} of the narrowest MLP "
+            f"({low} units per layer)"
+        )
+    return max(w for w in range(low, high + 1) if mlp_parameters(w, w) <= max_parameters)
+
+
+def _suggest(name, trial, protocol, max_width=None):
+    """A trial's parameters: the family's own knobs (Optuna's define-by-run space).
+
+    ``max_width`` caps the matched MLP's widths (:func:`matched_width`).
+    """
     if FAMILIES[name][0] == "reference":
         from experiments.references import REFERENCES
 
@@ -182,8 +218,9 @@ def _suggest(name, trial, protocol):
         "learning_rate": trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
         "patience": trial.suggest_int("patience", *PATIENCE, log=True),
     }
-    if name == MLP:
-        params["width_before"] = trial.suggest_int("width_before", *WIDTHS, log=True)
+    widths = (WIDTHS[0], max_width) if name == MLP_MATCHED else WIDTHS
+    if name in (MLP, MLP_MATCHED):
+        params["width_before"] = trial.suggest_int("width_before", *widths, log=True)
     else:
         params["som_input_width"] = trial.suggest_int("som_input_width", *SOM_INPUT_WIDTHS, log=True)
         params["side"] = trial.suggest_int("side", *SIDES)
@@ -192,7 +229,7 @@ def _suggest(name, trial, protocol):
             params["som_rate_start"] = trial.suggest_float("som_rate_start", *SOM_RATE_STARTS, log=True)
             params["som_rate_end_ratio"] = trial.suggest_float("som_rate_end_ratio", *SOM_RATE_END_RATIOS, log=True)
             params["som_decay_epochs"] = trial.suggest_int("som_decay_epochs", 10, protocol.max_epochs, log=True)
-    params["width_after"] = trial.suggest_int("width_after", *WIDTHS, log=True)
+    params["width_after"] = trial.suggest_int("width_after", *widths, log=True)
     return params
 
 
@@ -315,8 +352,10 @@ def _one_thread():
     tf.get_logger().setLevel("ERROR")
 
 
-def search_family(name, protocol, settings):
+def search_family(name, protocol, settings, max_width=None):
     """One family's ``settings.n_trials`` seeded TPE trials; ``(trial records, searched space)``.
+
+    ``max_width`` is the matched MLP's width cap (:func:`matched_width`), required for it.
 
     A record holds the trial's ``number``, ``params``, ``score`` (minimised),
     ``val_accuracy`` (networks) or ``cv_accuracy`` (references), mean over the
@@ -326,10 +365,12 @@ def search_family(name, protocol, settings):
     from experiments.search import LOSS_WEIGHT, run_trials
 
     kind = FAMILIES[name][0]
+    if (name == MLP_MATCHED) != (max_width is not None):
+        raise ValueError(f"max_width is for {MLP_MATCHED} only, and required for it; got {max_width!r} for {name}")
     trainers = {}
 
     def score_trial(trial):
-        params = _suggest(name, trial, protocol)
+        params = _suggest(name, trial, protocol, max_width)
         if kind == "network":
             config = _configuration(name, params, protocol)
             trainers.clear()  # a trial's loop is compiled for its configuration only
@@ -357,17 +398,18 @@ def evaluate_family(name, params, protocol, settings):
     return [run_network(config, protocol, seed, trainers, keep_curve=True) for seed in seeds]
 
 
-def _family_job(name, protocol, settings):
+def _family_job(name, protocol, settings, max_parameters=None):
     """A family's search and evaluation, in a process of its own; its JSON-ready entry."""
     from experiments.results import best_trial
 
     _one_thread()
     start = time.perf_counter()
-    trials, space = search_family(name, protocol, settings)
+    max_width = None if max_parameters is None else matched_width(max_parameters)
+    trials, space = search_family(name, protocol, settings, max_width)
     searched = time.perf_counter() - start
     chosen = best_trial(trials)
     runs = evaluate_family(name, chosen["params"], protocol, settings)
-    return {
+    entry = {
         "name": name,
         "kind": FAMILIES[name][0],
         "description": FAMILIES[name][1],
@@ -377,6 +419,17 @@ def _family_job(name, protocol, settings):
         "runs": runs,
         "seconds": {"search": searched, "evaluation": time.perf_counter() - start - searched},
     }
+    if max_parameters is not None:
+        entry["max_parameters"] = max_parameters
+    return entry
+
+
+def _largest_som_model(entries):
+    """The most learned parameters among the SOM families' chosen models in ``entries`` (the matched MLP's cap)."""
+    counts = [e["runs"][0]["learned_parameters"] for e in entries if e["name"] in SOM_FAMILIES]
+    if not counts:
+        raise ValueError(f"{MLP_MATCHED} is matched to the SOM families' chosen models: run at least one of them first")
+    return max(counts)
 
 
 def run(protocol, settings, mode, out=None, families=None, log=print):
@@ -384,17 +437,20 @@ def run(protocol, settings, mode, out=None, families=None, log=print):
 
     Hundreds of compiled training loops in one process have crashed TensorFlow
     (see :func:`experiments.search.search`), so each family gets its own
-    process (spawned, one at a time: the run uses one core). The document is
-    validated and, with ``out``, written atomically.
+    process (spawned, one at a time: the run uses one core), in
+    :data:`FAMILIES`' order, so the SOM families come before the matched MLP
+    whose cap they set. The document is validated and, with ``out``, written
+    atomically.
     """
     from tools.provenance import provenance
 
-    names = list(families or FAMILIES)
+    names = [name for name in FAMILIES if name in (families or FAMILIES)]
     context = multiprocessing.get_context("spawn")
     entries = []
     with context.Pool(1, maxtasksperchild=1) as pool:
         for name in names:
-            entry = pool.apply(_family_job, (name, protocol, settings))
+            cap = _largest_som_model(entries) if name == MLP_MATCHED else None
+            entry = pool.apply(_family_job, (name, protocol, settings, cap))
             log(
                 f"{name}: {settings.n_trials} trials in {entry['seconds']['search']:.0f} s, "
                 f"chosen trial {entry['chosen']}, {len(entry['runs'])} evaluation runs in "
@@ -415,20 +471,22 @@ def run(protocol, settings, mode, out=None, families=None, log=print):
 
 
 def contrasts(document, confidence=0.95):
-    """Each SOM family minus the MLP in test accuracy, paired by seed, with Holm-adjusted p-values.
+    """Each SOM family minus each MLP in test accuracy, paired by seed, with Holm-adjusted p-values.
 
-    Returns rows ``{"question", "a", "b", "mean", "ci_low", "ci_high", "p_value", "p_holm", "n"}``
-    in :data:`SOM_FAMILIES`' order (the planned comparisons; the references are context, not in
-    the Holm family), ready for :func:`experiments.figures.forest_plot`.
+    Returns rows ``{"question", "a", "b", "mean", "ci_low", "ci_high", "p_value", "p_holm", "n"}``:
+    every SOM family of :data:`SOM_FAMILIES` minus the MLP, then minus the matched MLP (those in
+    ``document``). They are the planned comparisons, adjusted together (the references are
+    context, not in the Holm family), ready for :func:`experiments.figures.forest_plot`.
     """
     from experiments.stats import holm, paired_difference
 
     accuracy = {e["name"]: [r["test_accuracy"] for r in e["runs"]] for e in document["families"]}
     rows = []
-    for name in SOM_FAMILIES:
-        if name in accuracy and MLP in accuracy:
-            row = paired_difference(accuracy[name], accuracy[MLP], confidence)
-            rows.append({"question": f"{name} - {MLP}", "a": name, "b": MLP, **row})
+    for baseline in (MLP, MLP_MATCHED):
+        for name in SOM_FAMILIES:
+            if name in accuracy and baseline in accuracy:
+                row = paired_difference(accuracy[name], accuracy[baseline], confidence)
+                rows.append({"question": f"{name} - {baseline}", "a": name, "b": baseline, **row})
     for row, adjusted in zip(rows, holm([row["p_value"] for row in rows])):
         row["p_holm"] = adjusted
     return rows
@@ -449,7 +507,8 @@ def validate(data):
     ``{"schema_version", "provenance", "protocol": {DigitsProtocol fields},
     "settings": {"n_trials", "tuning_seeds", "sampler_seed", "evaluation_seeds"},
     "families": [{"name", "kind", "description", "space", "trials": [...], "chosen",
-    "runs": [...], "seconds": {"search", "evaluation"}}, ...]}``: every family
+    "runs": [...], "seconds": {"search", "evaluation"}}, ...]}`` (the matched MLP's
+    entry also holds ``max_parameters``, and none of its trials has more): every family
     holds ``n_trials`` trials numbered 0, 1, ..., ``chosen`` is the number of
     its trial of lowest score, and it has one run per evaluation seed, in their
     order; no evaluation seed is a tuning seed.
@@ -498,7 +557,12 @@ def validate(data):
                 "chosen": Number(True, 0),
                 "runs": list,
                 "seconds": dict,
-            },
+            }
+            | (
+                {"max_parameters": Number(True, 1)}
+                if isinstance(family, dict) and family.get("name") == MLP_MATCHED
+                else {}
+            ),
         )
         if family["name"] not in FAMILIES or family["kind"] != FAMILIES[family["name"]][0]:
             raise ValueError(f"{where}: unknown family {family['name']!r} of kind {family['kind']!r}")
@@ -517,6 +581,11 @@ def validate(data):
             check_fields(f"{where}.trials[{t}]", trial, trial_fields)
             if trial["number"] != t:
                 raise ValueError(f"{where}.trials[{t}].number is {trial['number']}; expected {t}")
+        if family["name"] == MLP_MATCHED:
+            cap = family["max_parameters"]
+            over = [t for t, trial in enumerate(trials) if trial["learned_parameters"] > cap]
+            if over:
+                raise ValueError(f"{where}.trials{over} have more learned parameters than max_parameters ({cap})")
         best = min(trials, key=lambda record: (record["score"], record["number"]))["number"]
         if family["chosen"] != best:
             raise ValueError(f"{where}.chosen is {family['chosen']}; the trial of lowest score is {best}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from experiments import report
-from experiments.digits import CURVE_STEP, MLP, contrasts
+from experiments.digits import CURVE_STEP, MLP, MLP_MATCHED, contrasts
 from experiments.stats import summary
 
 __all__ = ["accuracies", "verdicts", "chosen_rows", "answer", "edge_knobs", "total_minutes", "curves"]
@@ -35,52 +35,67 @@ def edge_knobs(document, margin=0.02):
     ]
 
 
+def _versus(row):
+    return f"{report._interval(row)}; Holm p {row['p_holm']:.2g}"
+
+
 def chosen_rows(document):
-    """One table row per family: its tuned knobs, learned parameters, test accuracy and difference with the MLP."""
+    """One table row per family: its tuned knobs, learned parameters, test accuracy and differences with the MLPs.
+
+    The SOM families' differences are the planned comparisons (with Holm's p); a
+    reference's difference with the MLP is context, outside them.
+    """
     summaries = accuracies(document)
-    differences = {row["a"]: row for row in contrasts(document)}
+    differences = {(row["a"], row["b"]): row for row in contrasts(document)}
     mlp_runs = {r["seed"]: r["test_accuracy"] for e in document["families"] if e["name"] == MLP for r in e["runs"]}
     rows = []
     for entry in document["families"]:
         name = entry["name"]
         knobs = ", ".join(f"{key} {report._knob(value)}" for key, value in sorted(_chosen(entry)["params"].items()))
         runs = entry["runs"]
-        if name in differences:
-            row = differences[name]
-            versus = f"{report._interval(row)}; Holm p {row['p_holm']:.2g}"
-        elif name == MLP:
-            versus = "(reference)"
-        else:  # a classical reference: the interval only, outside the planned comparisons
+        versus = {baseline: "" for baseline in (MLP, MLP_MATCHED)}
+        if name in (MLP, MLP_MATCHED):
+            versus[name] = "(reference)"
+        elif entry["kind"] == "reference":
             row = summary([r["test_accuracy"] - mlp_runs[r["seed"]] for r in runs])
-            versus = f"{report._interval(row)} (not in the Holm family)"
+            versus[MLP] = f"{report._interval(row)} (not in the Holm family)"
+        for baseline in versus:
+            if (name, baseline) in differences:
+                versus[baseline] = _versus(differences[name, baseline])
         rows.append(
             {
                 "family": name,
                 "tuned configuration": knobs,
                 "learned parameters": f"{runs[0]['learned_parameters']:,}" if "learned_parameters" in runs[0] else "-",
                 "test accuracy [95% interval]": report._interval(summaries[name]),
-                "minus the MLP [95% interval]": versus,
+                "minus the MLP [95% interval]": versus[MLP] or "-",
+                "minus the matched MLP [95% interval]": versus[MLP_MATCHED] or "-",
             }
         )
     return rows
 
 
-def answer(rows):
-    """A sentence on the planned contrasts' verdicts (``rows`` from :func:`verdicts`)."""
+def answer(rows, baseline=MLP):
+    """A sentence on the verdicts of the planned contrasts with ``baseline`` (``rows`` from :func:`verdicts`)."""
+    against = "the plain MLP" if baseline == MLP else "the parameter-matched MLP"
+    rows = [row for row in rows if row["b"] == baseline]
+    if not rows:
+        raise ValueError(f"rows holds no planned contrast with {baseline!r}")
     lower = [row["a"] for row in rows if row["verdict"] == "lower than"]
     higher = [row["a"] for row in rows if row["verdict"] == "higher than"]
     if len(lower) == len(rows):
-        return "every soft-SOM variant is lower than the plain MLP"
+        return f"every soft-SOM variant is lower than {against}"
     if len(higher) == len(rows):
-        return "every soft-SOM variant is higher than the plain MLP"
-    parts = []
-    if higher:
-        parts.append(f"higher than the plain MLP: {', '.join(higher)}")
-    if lower:
-        parts.append(f"lower than it: {', '.join(lower)}")
-    rest = [row["a"] for row in rows if row["a"] not in higher + lower]
-    if rest:
-        parts.append(f"not distinguishable from it: {', '.join(rest)}")
+        return f"every soft-SOM variant is higher than {against}"
+    named = {
+        "higher than": higher,
+        "lower than": lower,
+        "not distinguishable from": [row["a"] for row in rows if row["a"] not in higher + lower],
+    }
+    parts = [
+        f"{words} {against if not i else 'it'}: {', '.join(names)}"
+        for i, (words, names) in enumerate((w, n) for w, n in named.items() if n)
+    ]
     return "; ".join(parts)
 
 

@@ -33,9 +33,10 @@ def test_split_is_stratified_disjoint_and_seeded():
 
 @pytest.fixture(scope="module")
 def quick_document(tmp_path_factory):
-    """A quick run of the MLP, one SOM family and one reference, written by the command line."""
+    """A quick run of the MLP, one SOM family, the matched MLP and one reference, written by the command line."""
     out = tmp_path_factory.mktemp("digits") / "digits.json"
-    document = digits.run(TINY, TINY_SETTINGS, "quick", out, families=["mlp", "som_kohonen", "knn"], log=lambda _: None)
+    families = ["knn", "mlp_matched", "som_kohonen", "mlp"]  # run in FAMILIES' order whatever the order asked
+    document = digits.run(TINY, TINY_SETTINGS, "quick", out, families=families, log=lambda _: None)
     assert json.loads(out.read_text()) == json.loads(json.dumps(document))
     return out, document
 
@@ -73,14 +74,55 @@ def test_runs_are_repeatable(quick_document):
     assert timeless(again["families"][0]) == timeless(first)
 
 
+def test_matched_mlp_has_no_more_parameters_than_the_largest_som_model(quick_document):
+    _, document = quick_document
+    assert [e["name"] for e in document["families"]] == ["mlp", "som_kohonen", "mlp_matched", "knn"]
+    som, matched = (next(e for e in document["families"] if e["name"] == n) for n in ("som_kohonen", "mlp_matched"))
+    cap = som["runs"][0]["learned_parameters"]
+    assert matched["max_parameters"] == cap
+    width = digits.matched_width(cap)
+    assert matched["space"]["width_before"]["high"] == matched["space"]["width_after"]["high"] == width
+    assert digits.mlp_parameters(width, width) <= cap < digits.mlp_parameters(width + 1, width + 1)
+    assert all(t["learned_parameters"] <= cap for t in matched["trials"])
+    assert all(r["learned_parameters"] <= cap for r in matched["runs"])
+
+
+def test_mlp_parameters_counts_the_built_model():
+    from experiments.training import learned_parameters
+    from softsom import models
+
+    for widths in ((16, 16), (40, 23), (512, 17)):
+        model = models.mlp(64, widths, n_classes=10)
+        assert digits.mlp_parameters(*widths) == learned_parameters(model)
+
+
+@pytest.mark.parametrize("cap, message", [(100, "below the 1482"), (2.5e4, "must be an int"), (True, "must be an int")])
+def test_matched_width_names_a_bad_cap(cap, message):
+    with pytest.raises(ValueError, match=f"max_parameters.*{message}"):
+        digits.matched_width(cap)
+
+
+def test_matched_mlp_needs_a_som_family_in_the_run():
+    with pytest.raises(ValueError, match="mlp_matched is matched to the SOM families"):
+        digits.run(TINY, TINY_SETTINGS, "quick", families=["mlp", "mlp_matched"], log=lambda _: None)
+
+
 def test_contrasts_and_table(quick_document):
     _, document = quick_document
-    [row] = digits.contrasts(document)  # only som_kohonen was run
-    assert (row["a"], row["b"]) == ("som_kohonen", "mlp") and row["p_holm"] == row["p_value"]
-    rows = digits_report.chosen_rows(document)
-    assert [r["family"] for r in rows] == ["mlp", "som_kohonen", "knn"]
-    assert "Holm p" in rows[1]["minus the MLP [95% interval]"]
-    assert digits_report.answer(digits_report.verdicts(document))
+    rows = digits.contrasts(document)  # only som_kohonen was run: one contrast with each MLP
+    assert [(row["a"], row["b"]) for row in rows] == [("som_kohonen", "mlp"), ("som_kohonen", "mlp_matched")]
+    first = min(rows, key=lambda row: row["p_value"])
+    assert first["p_holm"] == pytest.approx(min(1.0, 2 * first["p_value"]))  # both MLPs' contrasts in one Holm family
+    table = digits_report.chosen_rows(document)
+    assert [r["family"] for r in table] == ["mlp", "som_kohonen", "mlp_matched", "knn"]
+    assert "Holm p" in table[1]["minus the MLP [95% interval]"]
+    assert "Holm p" in table[1]["minus the matched MLP [95% interval]"]
+    assert table[2]["minus the matched MLP [95% interval]"] == "(reference)"
+    verdicts = digits_report.verdicts(document)
+    for baseline, words in (("mlp", "the plain MLP"), ("mlp_matched", "the parameter-matched MLP")):
+        assert words in digits_report.answer(verdicts, baseline)
+    with pytest.raises(ValueError, match="no planned contrast"):
+        digits_report.answer(verdicts, "knn")
 
 
 def test_holm_adjusts_the_three_planned_comparisons():
@@ -114,6 +156,8 @@ def test_holm_adjusts_the_three_planned_comparisons():
         (lambda d: d["settings"].update(evaluation_seeds=[1000, 1]), "tuning seed is also an evaluation seed"),
         (lambda d: d["families"][0].update(name="nope"), "unknown family"),
         (lambda d: d["families"].pop(0), "the MLP among them"),
+        (lambda d: d["families"][2].pop("max_parameters"), r"families[2].max_parameters is missing"),
+        (lambda d: d["families"][2].update(max_parameters=10), r"families[2].trials[0, 1] have more learned"),
         (lambda d: d.update(schema_version=0), "schema_version"),
     ],
 )
