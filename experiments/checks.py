@@ -1,13 +1,13 @@
-"""Checks of the soft SOM op that the book shows: gradients and the naive formula's failure."""
+"""Checks of the soft SOM op that the book shows: gradients, the naive formula's failure, beta's sharpness."""
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
-from softsom.ops import soft_som
+from softsom.ops import hard_som, soft_som
 
-__all__ = ["gradient_check", "naive_soft_som"]
+__all__ = ["gradient_check", "naive_soft_som", "sharpness"]
 
 ARGUMENTS = ("points", "embedding", "coords", "beta")
 
@@ -60,3 +60,27 @@ def gradient_check(n_cases=8, seed=0):
             row[name] = float(np.abs(analytic - numeric).max() / max(np.abs(numeric).max(), 1e-12))
         rows.append(row)
     return rows
+
+
+def sharpness(points, embedding, coords, beta, spacing, gradient_floor):
+    """How sharp the soft output is at ``beta``: its blur, and where it still passes a gradient.
+
+    Returns ``(blur, usable)``: the mean distance, in grid units, of
+    :func:`~softsom.ops.soft_som`'s output from :func:`~softsom.ops.hard_som`'s
+    over ``points``, and the share of ``points`` at which moving the point by one
+    node ``spacing`` moves the output by more than ``gradient_floor`` grid units
+    (the Jacobian's Frobenius norm times ``spacing``). Chapter 4 measures both
+    against beta times the node spacing.
+    """
+    points = tf.constant(np.asarray(points, dtype=np.float32))
+    embedding = np.asarray(embedding, dtype=np.float32)
+    coords = np.asarray(coords, dtype=np.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(points)
+        output = soft_som(points, embedding, coords, beta)
+        components = [tf.reduce_sum(output[:, axis]) for axis in range(coords.shape[1])]
+    # Each point's output depends on that point only: the gradient of a component's sum is every point's gradient.
+    jacobian = np.stack([tape.gradient(component, points).numpy() for component in components], axis=1)
+    usable = np.linalg.norm(jacobian, axis=(1, 2)) * spacing > gradient_floor
+    hard = hard_som(points, embedding, coords).numpy()
+    return float(np.linalg.norm(output.numpy() - hard, axis=1).mean()), float(usable.mean())

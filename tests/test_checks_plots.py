@@ -2,7 +2,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from experiments.checks import gradient_check, naive_soft_som
+from experiments.checks import gradient_check, naive_soft_som, sharpness
 from experiments.figures import plane, seed_band
 from softsom.ops import soft_som
 from tools.tables import markdown_table
@@ -30,6 +30,21 @@ def test_naive_formula_agrees_near_the_map_and_fails_far_from_it():
     far = np.array([[0.0, 300.0]], dtype=np.float32)
     assert np.all(np.isnan(naive_soft_som(far, embedding, coords, np.float32(1.0))))
     assert np.all(np.isfinite(soft_som(far, embedding, coords, 1.0).numpy()))
+
+
+def test_sharpness_blur_falls_and_gradients_vanish_as_beta_grows_and_depend_on_beta_times_spacing():
+    from softsom import Grid
+
+    grid = Grid((3, 3))
+    coords = grid.coords.astype(np.float32)
+    embedding = coords / 2.0  # node spacing 0.5
+    points = np.random.default_rng(0).uniform(-0.2, 1.2, size=(200, 2)).astype(np.float32)
+    measured = [sharpness(points, embedding, coords, b / 0.5, 0.5, 0.01) for b in (0.1, 2.0, 20.0, 1000.0)]
+    blurs, usable = zip(*measured)
+    assert all(a > b for a, b in zip(blurs, blurs[1:]))
+    assert usable[0] == 1.0 and usable[-1] < 0.1 and blurs[-1] < 1e-3
+    scaled = sharpness(points * 100, embedding * 100, coords, 2.0 / 50.0, 50.0, 0.01)
+    assert scaled == pytest.approx(measured[1], abs=1e-4)
 
 
 def test_markdown_table():
