@@ -3,28 +3,19 @@
 (Several worker processes, MultiWorkerMirroredStrategy: tests/test_multiworker.py.)
 
 Logical devices must be configured before TensorFlow initialises, so the
-distributed runs happen in a subprocess (``SCRIPT``), which prints its
-measurements as JSON; the tests below check them. Every run in the script is
+distributed runs happen in a subprocess (``SCRIPT``, run by
+:func:`tests.two_cpus.run_on_two_cpus`), which prints its measurements as
+JSON; the tests below check them. Every run in the script is
 paired with the same run on one device (no strategy).
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+
+from tests.two_cpus import run_on_two_cpus
 
 SCRIPT = r'''
 import contextlib
 import json
-
-import numpy as np
-import tensorflow as tf
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 import keras  # noqa: E402  (after the device configuration)
 
@@ -130,16 +121,13 @@ for batch_size in (None, 64):
         "moved": largest_difference([one.embedding_], [KohonenSOM((5, 6), **settings).initialize(data).embedding_]),
         "samples_seen": [one.n_samples_seen_, two.n_samples_seen_],
     }
-print(json.dumps(results))
+print("RESULTS" + json.dumps(results))
 '''
 
 
 @pytest.fixture(scope="module")
 def measured():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run_on_two_cpus(SCRIPT, timeout=300)
 
 
 def test_two_replicas(measured):

@@ -18,6 +18,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.two_cpus import PREAMBLE
+
 pytestmark = pytest.mark.slow
 
 EPOCHS = 4
@@ -28,17 +30,15 @@ KILL_BATCH = int(_KILL.integers(BATCHES_PER_EPOCH))
 TIMEOUT = 240
 TOLERANCE = 1e-6
 
-JOB = r"""
+JOB = (
+    r"""
 import json, os, signal, sys, time
 
 job = json.loads(sys.argv[1])
 began = time.monotonic()
-import numpy as np
-import tensorflow as tf
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+"""
+    + PREAMBLE
+    + r"""
 import keras  # noqa: E402
 
 from softsom import SoftSOM  # noqa: E402
@@ -83,6 +83,7 @@ out = {
 with open(job["out"], "w") as f:
     json.dump(out, f)
 """
+)
 
 
 def start(folder, name, **job):

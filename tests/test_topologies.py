@@ -33,6 +33,7 @@ from softsom._kohonen_tf import tf_grid_distances, tf_hops
 from softsom.grid import TOPOLOGIES
 from softsom.kohonen import decay, neighbourhood
 from softsom.ops import hard_som, soft_som
+from tests.two_cpus import run_on_two_cpus
 
 matplotlib.use("Agg")
 
@@ -601,13 +602,6 @@ def test_softsom_bad_topology_arguments_are_named():
 DISTRIBUTED = r"""
 import json
 
-import numpy as np
-import tensorflow as tf
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-
 import keras  # noqa: E402
 
 from softsom import Grid, KohonenSOM, SoftSOM  # noqa: E402
@@ -640,12 +634,7 @@ print("RESULTS" + json.dumps(results))
 
 
 def test_hexagonal_and_toroidal_training_under_mirrored_strategy_matches_one_device():
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    run = subprocess.run(
-        [sys.executable, "-c", DISTRIBUTED], capture_output=True, text=True, env=environment, timeout=600, cwd=ROOT
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    results = json.loads(run.stdout.split("RESULTS")[-1])
+    results = run_on_two_cpus(DISTRIBUTED)
     assert len(results) == 6
     for name, difference in results.items():
         assert difference < 1e-4, (name, difference)
