@@ -426,10 +426,7 @@ def _family_job(name, protocol, settings, max_parameters=None):
 
 def _largest_som_model(entries):
     """The most learned parameters among the SOM families' chosen models in ``entries`` (the matched MLP's cap)."""
-    counts = [e["runs"][0]["learned_parameters"] for e in entries if e["name"] in SOM_FAMILIES]
-    if not counts:
-        raise ValueError(f"{MLP_MATCHED} is matched to the SOM families' chosen models: run at least one of them first")
-    return max(counts)
+    return max(e["runs"][0]["learned_parameters"] for e in entries if e["name"] in SOM_FAMILIES)
 
 
 def run(protocol, settings, mode, out=None, families=None, log=print):
@@ -445,6 +442,8 @@ def run(protocol, settings, mode, out=None, families=None, log=print):
     from tools.provenance import provenance
 
     names = [name for name in FAMILIES if name in (families or FAMILIES)]
+    if MLP_MATCHED in names and not set(SOM_FAMILIES) & set(names):
+        raise ValueError(f"{MLP_MATCHED} is matched to the SOM families' chosen models: run at least one of them too")
     context = multiprocessing.get_context("spawn")
     entries = []
     with context.Pool(1, maxtasksperchild=1) as pool:
