@@ -55,7 +55,9 @@ __all__ = [
     "FAMILIES",
     "MLP",
     "MLP_MATCHED",
+    "MLPS",
     "SOM_FAMILIES",
+    "chosen_parameters",
     "mlp_parameters",
     "matched_width",
     "DigitsProtocol",
@@ -81,6 +83,7 @@ EXTRA_PACKAGES = ("sklearn", "optuna", "minisom")  # versions recorded besides t
 CURVE_STEP = 10  # the evaluation runs' validation curves keep every CURVE_STEP-th epoch
 MLP = "mlp"
 MLP_MATCHED = "mlp_matched"
+MLPS = (MLP, MLP_MATCHED)
 SOM_FAMILIES = ("som_kohonen", "som_backprop", "som_frozen")
 FAMILIES = {
     MLP: ("network", "plain MLP, two hidden layers (the SOM models' Dense depth)"),
@@ -159,7 +162,7 @@ def _configuration(name, params, protocol):
         epochs=protocol.max_epochs,
         hidden_after=(params["width_after"],),
     )
-    if name in (MLP, MLP_MATCHED):
+    if name in MLPS:
         return Configuration(name, FAMILIES[name][1], "pure_nn", hidden=(params["width_before"],), **common)
     update = name.removeprefix("som_")
     extra = {}
@@ -219,7 +222,7 @@ def _suggest(name, trial, protocol, max_width=None):
         "patience": trial.suggest_int("patience", *PATIENCE, log=True),
     }
     widths = (WIDTHS[0], max_width) if name == MLP_MATCHED else WIDTHS
-    if name in (MLP, MLP_MATCHED):
+    if name in MLPS:
         params["width_before"] = trial.suggest_int("width_before", *widths, log=True)
     else:
         params["som_input_width"] = trial.suggest_int("som_input_width", *SOM_INPUT_WIDTHS, log=True)
@@ -424,9 +427,14 @@ def _family_job(name, protocol, settings, max_parameters=None):
     return entry
 
 
+def chosen_parameters(entry):
+    """The learned parameters of a network family's chosen model (its ``entry`` in the results document)."""
+    return entry["runs"][0]["learned_parameters"]
+
+
 def _largest_som_model(entries):
     """The most learned parameters among the SOM families' chosen models in ``entries`` (the matched MLP's cap)."""
-    return max(e["runs"][0]["learned_parameters"] for e in entries if e["name"] in SOM_FAMILIES)
+    return max(chosen_parameters(e) for e in entries if e["name"] in SOM_FAMILIES)
 
 
 def run(protocol, settings, mode, out=None, families=None, log=print):
@@ -481,7 +489,7 @@ def contrasts(document, confidence=0.95):
 
     accuracy = {e["name"]: [r["test_accuracy"] for r in e["runs"]] for e in document["families"]}
     rows = []
-    for baseline in (MLP, MLP_MATCHED):
+    for baseline in MLPS:
         for name in SOM_FAMILIES:
             if name in accuracy and baseline in accuracy:
                 row = paired_difference(accuracy[name], accuracy[baseline], confidence)

@@ -5,10 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from experiments import report
-from experiments.digits import CURVE_STEP, MLP, MLP_MATCHED, contrasts
+from experiments.digits import CURVE_STEP, MLP, MLP_MATCHED, MLPS, SOM_FAMILIES, chosen_parameters, contrasts
 from experiments.stats import summary
 
-__all__ = ["accuracies", "verdicts", "chosen_rows", "answer", "edge_knobs", "total_minutes", "curves"]
+__all__ = [
+    "accuracies",
+    "verdicts",
+    "chosen_rows",
+    "answer",
+    "size_words",
+    "cap_family",
+    "edge_knobs",
+    "total_minutes",
+    "curves",
+]
 
 
 def accuracies(document):
@@ -35,10 +45,6 @@ def edge_knobs(document, margin=0.02):
     ]
 
 
-def _versus(row):
-    return f"{report._interval(row)}; Holm p {row['p_holm']:.2g}"
-
-
 def chosen_rows(document):
     """One table row per family: its tuned knobs, learned parameters, test accuracy and differences with the MLPs.
 
@@ -53,15 +59,16 @@ def chosen_rows(document):
         name = entry["name"]
         knobs = ", ".join(f"{key} {report._knob(value)}" for key, value in sorted(_chosen(entry)["params"].items()))
         runs = entry["runs"]
-        versus = {baseline: "" for baseline in (MLP, MLP_MATCHED)}
-        if name in (MLP, MLP_MATCHED):
+        versus = dict.fromkeys(MLPS, "")
+        if name in MLPS:
             versus[name] = "(reference)"
         elif entry["kind"] == "reference":
             row = summary([r["test_accuracy"] - mlp_runs[r["seed"]] for r in runs])
             versus[MLP] = f"{report._interval(row)} (not in the Holm family)"
         for baseline in versus:
             if (name, baseline) in differences:
-                versus[baseline] = _versus(differences[name, baseline])
+                row = differences[name, baseline]
+                versus[baseline] = f"{report._interval(row)}; Holm p {row['p_holm']:.2g}"
         rows.append(
             {
                 "family": name,
@@ -87,16 +94,36 @@ def answer(rows, baseline=MLP):
         return f"every soft-SOM variant is lower than {against}"
     if len(higher) == len(rows):
         return f"every soft-SOM variant is higher than {against}"
-    named = {
-        "higher than": higher,
-        "lower than": lower,
-        "not distinguishable from": [row["a"] for row in rows if row["a"] not in higher + lower],
-    }
-    parts = [
-        f"{words} {against if not i else 'it'}: {', '.join(names)}"
-        for i, (words, names) in enumerate((w, n) for w, n in named.items() if n)
-    ]
+    rest = [row["a"] for row in rows if row["a"] not in higher + lower]
+    parts = []
+    for words, names in (("higher than", higher), ("lower than", lower), ("not distinguishable from", rest)):
+        if names:
+            parts.append(f"{words} {'it' if parts else against}: {', '.join(names)}")
     return "; ".join(parts)
+
+
+def size_words(document, rows):
+    """A sentence on whether the SOM models' deficit is their size (``rows`` from :func:`verdicts`).
+
+    It says so only when the matched MLP is no larger than every chosen SOM
+    model and each SOM family is lower than it; otherwise it states the verdicts.
+    """
+    families = {entry["name"]: entry for entry in document["families"]}
+    smallest_som = min(chosen_parameters(families[name]) for name in SOM_FAMILIES if name in families)
+    below = all(row["verdict"] == "lower than" for row in rows if row["b"] == MLP_MATCHED)
+    if chosen_parameters(families[MLP_MATCHED]) <= smallest_som and below:
+        return (
+            "So the SOM models' deficit is not their size: "
+            "an MLP with no more parameters than any of them beats each one."
+        )
+    return f"Held to the SOM models' size, the MLP's lead changes: {answer(rows, MLP_MATCHED)}."
+
+
+def cap_family(document):
+    """The SOM family whose chosen model set the matched MLP's parameter cap."""
+    families = {entry["name"]: entry for entry in document["families"]}
+    cap = families[MLP_MATCHED]["max_parameters"]
+    return next(name for name in SOM_FAMILIES if name in families and chosen_parameters(families[name]) == cap)
 
 
 def total_minutes(document):

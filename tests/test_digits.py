@@ -123,6 +123,8 @@ def test_contrasts_and_table(quick_document):
         assert words in digits_report.answer(verdicts, baseline)
     with pytest.raises(ValueError, match="no planned contrast"):
         digits_report.answer(verdicts, "knn")
+    assert digits_report.cap_family(document) == "som_kohonen"  # the only SOM family run sets the cap
+    assert digits_report.size_words(document, verdicts).startswith(("So the SOM", "Held to the SOM"))
 
 
 def test_holm_adjusts_the_three_planned_comparisons():
